@@ -1,0 +1,156 @@
+"""Checkpoints: safetensors files (no pickle anywhere), atomic writes, a checksum per file.
+
+A checkpoint is one ``.safetensors`` file. Tensors (weights, buffers, optimizer moments, RNG
+states) are its tensors; everything else (config, step, optimizer hyperparameters, metrics) is a
+JSON document in its metadata, with tensors referenced by key. Loading never executes code.
+
+Beside each file, ``<name>.sha256`` holds the file's SHA-256: a checkpoint whose checksum file is
+missing or does not match is incomplete or corrupt and is skipped in favour of an older one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+FORMAT = "infogan-checkpoint-1"
+_NAME = re.compile(r"step_(\d{9})\.safetensors")
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint, or one that does not belong to this run/config."""
+
+
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
+    """Replace tensors by {"__t": key}; dicts with non-string keys keep their keys as a list."""
+    if isinstance(obj, torch.Tensor):
+        key = prefix or "t"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__t": key}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {"__d": {k: _flatten(v, tensors, f"{prefix}.{k}") for k, v in obj.items()}}
+        return {"__kv": [[k, _flatten(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__l": [_flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"checkpoint cannot hold a {type(obj).__name__} at {prefix!r}")
+
+
+def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__t" in obj:
+            return tensors[obj["__t"]]
+        if "__d" in obj:
+            return {k: _unflatten(v, tensors) for k, v in obj["__d"].items()}
+        if "__kv" in obj:
+            return {k: _unflatten(v, tensors) for k, v in obj["__kv"]}
+        if "__l" in obj:
+            return [_unflatten(v, tensors) for v in obj["__l"]]
+        raise CheckpointError(f"unknown node in checkpoint metadata: {sorted(obj)}")
+    return obj
+
+
+def to_bytes(state: dict[str, Any]) -> bytes:
+    tensors: dict[str, torch.Tensor] = {}
+    tree = _flatten(state, tensors, "s")
+    return st_save(tensors, metadata={"format": FORMAT, "tree": json.dumps(tree)})
+
+
+def from_bytes(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
+    try:
+        tensors = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
+    except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{origin} is not a valid safetensors checkpoint ({e})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{origin} is not an infogan checkpoint (format {meta.get('format')!r})")
+    return _unflatten(json.loads(meta["tree"]), tensors)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, rename: readers see all or nothing."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def save(ckpt_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
+    """Write ``step_<step>.safetensors`` and its checksum atomically; keep the newest ``keep``."""
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    data = to_bytes(state)
+    path = ckpt_dir / f"step_{step:09d}.safetensors"
+    atomic_write(path, data)
+    # The checksum is written last: a file without one is an incomplete write.
+    atomic_write(path.with_suffix(".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    for old in list_checkpoints(ckpt_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".sha256").unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """Checkpoint files, oldest first."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    return sorted(p for p in ckpt_dir.iterdir() if _NAME.fullmatch(p.name))
+
+
+def load_file(path: Path, verify: bool = True) -> dict[str, Any]:
+    """Load one checkpoint file, checking its checksum file first when ``verify``."""
+    path = Path(path)
+    if verify:
+        sidecar = path.with_suffix(".sha256")
+        if not sidecar.is_file():
+            raise CheckpointError(f"{path}: no checksum file {sidecar.name}; the write did not complete")
+        want = sidecar.read_text().strip()
+        got = sha256(path)
+        if got != want:
+            raise CheckpointError(f"{path}: checksum mismatch (file {got[:12]}…, recorded {want[:12]}…); corrupt")
+    return from_bytes(path.read_bytes(), str(path))
+
+
+def load_latest(ckpt_dir: Path, warn=print) -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint that verifies; corrupt or incomplete newer ones are reported and skipped."""
+    problems = []
+    for path in reversed(list_checkpoints(ckpt_dir)):
+        try:
+            state = load_file(path)
+        except CheckpointError as e:
+            problems.append(str(e))
+            warn(f"warning: skipping checkpoint: {e}")
+            continue
+        return path, state
+    detail = f" ({'; '.join(problems)})" if problems else ""
+    raise CheckpointError(f"no usable checkpoint in {ckpt_dir}{detail}")

@@ -1,0 +1,248 @@
+"""Typed, frozen configuration; presets by name; TOML in and out; ``--set key=value`` overrides.
+
+The resolved config is saved in every run directory (``config.toml``) and every checkpoint, so any
+artefact can be traced and its models rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .latent import LatentSpec, SpecError
+
+
+class ConfigError(ValueError):
+    """A config value, key, preset or file that is not accepted; the message names it."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "mnist"  # architecture name in infogan.nets.ARCHITECTURES
+    q_hidden: int = 128  # Q head hidden width (authors' code: FC 128 + BN + lReLU)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr_d: float = 2e-4  # Adam lr for D and Q (paper)
+    lr_g: float = 1e-3  # Adam lr for G (paper)
+    beta1: float = 0.5  # Adam β1 (DCGAN / authors' code)
+    beta2: float = 0.999
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "mnist"  # data set (mnist, fashion-mnist, ...)
+    data_dir: str = ""  # look here first; then $INFOGAN_DATA/<name>, then the cache dir
+    download: bool = True  # download into the cache dir when missing
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 5000  # total G/D updates (the authors' MNIST schedule)
+    batch_size: int = 128
+    seed: int = 0
+    baseline: bool = False  # regular GAN with a Q head: Q learns L_I, G gets no MI gradient (Fig. 1)
+    mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
+    fixed_std: bool = False  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # CPU threads for torch (0: torch's default)
+    log_every: int = 50  # steps between metrics.jsonl / TensorBoard lines
+    eval_every: int = 500  # steps between evaluations (accuracy, L_I on fresh samples)
+    ckpt_every: int = 500  # steps between checkpoints
+    keep_ckpts: int = 3  # checkpoints kept (oldest removed first)
+    eval_samples: int = 10000  # fresh samples for the L_I estimate at evaluation
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str = "mnist"
+    latent: LatentSpec = field(default_factory=lambda: LatentSpec.parse("cat10,unif2,noise62"))
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # ---- dict / TOML -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"preset": self.preset}
+        for sec in _SECTIONS:
+            out[sec] = dataclasses.asdict(getattr(self, sec))
+        out["latent"] = self.latent.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        if not isinstance(d, dict):
+            raise ConfigError(f"config must be a table, got {type(d).__name__}")
+        unknown = set(d) - {"preset", "latent", *_SECTIONS}
+        if unknown:
+            raise ConfigError(f"unknown config section(s) {sorted(unknown)}; accepted: preset, latent, {', '.join(_SECTIONS)}")
+        base = preset(d.get("preset", "mnist"))
+        kwargs: dict[str, Any] = {"preset": base.preset}
+        for sec, typ in _SECTIONS.items():
+            vals = d.get(sec, {})
+            if not isinstance(vals, dict):
+                raise ConfigError(f"[{sec}] must be a table, got {vals!r}")
+            cur = getattr(base, sec)
+            for k, v in vals.items():
+                cur = _set_field(cur, sec, k, v)
+            kwargs[sec] = cur
+        try:
+            kwargs["latent"] = LatentSpec.from_dict(d["latent"]) if "latent" in d else base.latent
+        except SpecError as e:
+            raise ConfigError(f"latent: {e}") from None
+        return cls(**kwargs)
+
+    def to_toml(self) -> str:
+        d = self.to_dict()
+        lines = [f"preset = {_toml_value(d['preset'])}", ""]
+        for sec in _SECTIONS:
+            lines.append(f"[{sec}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in d[sec].items()]
+            lines.append("")
+        lat = d["latent"]
+        lines += ["[latent]", f"noise = {lat['noise']}", f"noise_prior = {_toml_value(lat['noise_prior'])}", ""]
+        for c in lat["codes"]:
+            lines.append("[[latent.codes]]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in c.items()]
+            lines.append("")
+        return "\n".join(lines)
+
+    def override(self, assignments: list[str]) -> "Config":
+        """Apply ``section.key=value`` strings (values parsed as TOML, else taken as strings)."""
+        cfg = self
+        for a in assignments:
+            if "=" not in a:
+                raise ConfigError(f"--set expects key=value, got {a!r}")
+            key, raw = (s.strip() for s in a.split("=", 1))
+            value = _parse_value(raw)
+            if key == "latent":
+                try:
+                    spec = LatentSpec.parse(raw) if isinstance(value, str) else LatentSpec.from_dict(value)
+                except SpecError as e:
+                    raise ConfigError(f"latent: {e}") from None
+                cfg = replace(cfg, latent=spec)
+                continue
+            if "." not in key:
+                raise ConfigError(f"unknown config key {key!r}; use section.key, sections: latent, {', '.join(_SECTIONS)}")
+            sec, name = key.split(".", 1)
+            if sec not in _SECTIONS:
+                raise ConfigError(f"unknown config section {sec!r} in {key!r}; accepted: {', '.join(_SECTIONS)}")
+            cfg = replace(cfg, **{sec: _set_field(getattr(cfg, sec), sec, name, value)})
+        return cfg
+
+
+_SECTIONS = {"model": ModelConfig, "optim": OptimConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _set_field(obj: Any, sec: str, name: str, value: Any) -> Any:
+    types = {f.name: f.type for f in fields(obj)}
+    if name not in types:
+        raise ConfigError(f"unknown config key {sec}.{name}; accepted: {', '.join(f'{sec}.{k}' for k in types)}")
+    want = types[name]
+    if want == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{sec}.{name} must be true or false, got {value!r}")
+    elif want == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{sec}.{name} must be an integer, got {value!r}")
+    elif want == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{sec}.{name} must be a number, got {value!r}")
+        value = float(value)
+    elif want == "str":
+        if not isinstance(value, str):
+            value = str(value)
+    return replace(obj, **{name: value})
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf") if not math.isnan(v) else "nan"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"cannot write {v!r} to TOML")
+
+
+def validate(cfg: Config) -> None:
+    """Range checks that the type system does not catch; raises ConfigError naming the value."""
+    o, t, m = cfg.optim, cfg.train, cfg.model
+    checks = [
+        (o.lr_d > 0 and math.isfinite(o.lr_d), f"optim.lr_d must be > 0, got {o.lr_d}"),
+        (o.lr_g > 0 and math.isfinite(o.lr_g), f"optim.lr_g must be > 0, got {o.lr_g}"),
+        (0 <= o.beta1 < 1, f"optim.beta1 must be in [0, 1), got {o.beta1}"),
+        (0 <= o.beta2 < 1, f"optim.beta2 must be in [0, 1), got {o.beta2}"),
+        (t.steps >= 0, f"train.steps must be >= 0, got {t.steps}"),
+        (t.batch_size >= 2, f"train.batch_size must be >= 2 (batch norm), got {t.batch_size}"),
+        (t.seed >= 0, f"train.seed must be >= 0, got {t.seed}"),
+        (t.threads >= 0, f"train.threads must be >= 0, got {t.threads}"),
+        (t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}"),
+        (t.eval_every >= 0, f"train.eval_every must be >= 0 (0 = only at the end), got {t.eval_every}"),
+        (t.ckpt_every >= 1, f"train.ckpt_every must be >= 1, got {t.ckpt_every}"),
+        (t.keep_ckpts >= 1, f"train.keep_ckpts must be >= 1, got {t.keep_ckpts}"),
+        (t.eval_samples >= 1, f"train.eval_samples must be >= 1, got {t.eval_samples}"),
+        (m.q_hidden >= 1, f"model.q_hidden must be >= 1, got {m.q_hidden}"),
+        (t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
+         f"train.device must be auto, cpu, cuda or cuda:N, got {t.device!r}"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+    from .nets import ARCHITECTURES  # late import: nets do not import config
+
+    if m.arch not in ARCHITECTURES:
+        raise ConfigError(f"model.arch {m.arch!r} is unknown; available: {', '.join(sorted(ARCHITECTURES))}")
+
+
+# ---- presets --------------------------------------------------------------------------------
+
+def _mnist() -> Config:
+    return Config(
+        preset="mnist",
+        latent=LatentSpec.parse("cat10,unif2,noise62"),
+        model=ModelConfig(arch="mnist"),
+        data=DataConfig(name="mnist"),
+    )
+
+
+def _fashion_mnist() -> Config:
+    return replace(_mnist(), preset="fashion-mnist", data=DataConfig(name="fashion-mnist"))
+
+
+PRESETS = {"mnist": _mnist, "fashion-mnist": _fashion_mnist}
+
+
+def preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+def load_toml(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        d = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
+    return Config.from_dict(d)

@@ -1,0 +1,203 @@
+"""MNIST-like data sets in the official IDX format (raw or gzip): MNIST, Fashion-MNIST.
+
+Files are looked up, in order, in ``--data-dir``, ``$INFOGAN_DATA/<name>``, and the cache dir
+(``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/<name>; when missing everywhere they are downloaded
+into the cache dir from a mirror list with retries, and verified by md5.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .store import ImageStore
+
+
+class DataError(RuntimeError):
+    """A data set that cannot be found, read or verified; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    name: str
+    files: dict[str, str]  # role -> base file name (no .gz)
+    md5_raw: dict[str, str]
+    md5_gz: dict[str, str]
+    mirrors: tuple[str, ...]
+
+
+MNIST = IdxSource(
+    "mnist",
+    {
+        "train_images": "train-images-idx3-ubyte",
+        "train_labels": "train-labels-idx1-ubyte",
+        "test_images": "t10k-images-idx3-ubyte",
+        "test_labels": "t10k-labels-idx1-ubyte",
+    },
+    {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    {
+        "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    (
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ),
+)
+
+FASHION_MNIST = IdxSource(
+    "fashion-mnist",
+    MNIST.files,
+    {},  # the raw files' md5 are not published; the gz ones are
+    {
+        "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+)
+
+SOURCES = {s.name: s for s in (MNIST, FASHION_MNIST)}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("INFOGAN_CACHE", Path.home() / ".cache" / "infogan"))
+
+
+def search_dirs(name: str, data_dir: str | os.PathLike | None) -> list[Path]:
+    dirs = []
+    if data_dir:
+        dirs += [Path(data_dir), Path(data_dir) / name]
+    if os.environ.get("INFOGAN_DATA"):
+        dirs.append(Path(os.environ["INFOGAN_DATA"]) / name)
+    dirs.append(cache_dir() / name)
+    return dirs
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _find(src: IdxSource, base: str, dirs: list[Path]) -> Path | None:
+    for d in dirs:
+        for cand in (d / base, d / (base + ".gz")):
+            if cand.is_file():
+                return cand
+    return None
+
+
+def _download(src: IdxSource, base: str, dest_dir: Path, retries: int = 3) -> Path:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / (base + ".gz")
+    errors = []
+    for mirror in src.mirrors:
+        for attempt in range(retries):
+            tmp = dest.with_suffix(".gz.part")
+            try:
+                with urllib.request.urlopen(mirror + base + ".gz", timeout=30) as r, open(tmp, "wb") as f:
+                    while chunk := r.read(1 << 20):
+                        f.write(chunk)
+                want = src.md5_gz.get(base)
+                if want and _md5(tmp) != want:
+                    raise DataError(f"checksum mismatch for {mirror}{base}.gz")
+                os.replace(tmp, dest)
+                return dest
+            except Exception as e:  # network errors of every kind: try again, then the next mirror
+                errors.append(f"{mirror}: {e}")
+                tmp.unlink(missing_ok=True)
+                time.sleep(min(2**attempt, 4) * 0.5)
+    raise DataError(f"could not download {base}.gz ({'; '.join(errors[-3:])})")
+
+
+def _verify(src: IdxSource, path: Path, base: str) -> None:
+    want = (src.md5_gz if path.suffix == ".gz" else src.md5_raw).get(base)
+    if want is not None and _md5(path) != want:
+        raise DataError(
+            f"{path}: md5 {_md5(path)} does not match the official {want}; the file is corrupt or not the "
+            f"official {src.name} file (delete it to re-download, or pass verify=False)"
+        )
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (raw or .gz) into a numpy array, checking its header against its size."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read ({e}); the file is truncated or not gzip") from None
+    if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic {data[:4].hex() or 'empty'})")
+    ndim = data[3]
+    if ndim not in (1, 3):
+        raise DataError(f"{path}: IDX with {ndim} dimensions; expected 1 (labels) or 3 (images)")
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    n = int(np.prod(shape))
+    if len(data) - header != n:
+        raise DataError(f"{path}: header says {shape} = {n} bytes but the file holds {len(data) - header}; truncated?")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def load_idx(
+    name: str = "mnist",
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    verify: bool = True,
+) -> ImageStore:
+    """Load an MNIST-like split as an :class:`ImageStore` of (N, 1, 28, 28) uint8 with labels."""
+    if name not in SOURCES:
+        raise DataError(f"unknown IDX data set {name!r}; known: {', '.join(SOURCES)}")
+    if split not in ("train", "test"):
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
+    src = SOURCES[name]
+    dirs = search_dirs(name, data_dir)
+    arrays = {}
+    for role in (f"{split}_images", f"{split}_labels"):
+        base = src.files[role]
+        path = _find(src, base, dirs)
+        if path is None:
+            if not download:
+                raise DataError(_missing(src, base, dirs))
+            try:
+                path = _download(src, base, cache_dir() / name)
+            except DataError as e:
+                raise DataError(_missing(src, base, dirs) + f" Download failed too: {e}") from None
+        if verify:
+            _verify(src, path, base)
+        arrays[role] = read_idx(path)
+    images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{name} {split}: images {images.shape} and labels {labels.shape} do not match")
+    imgs = torch.from_numpy(images.copy()).unsqueeze(1)  # (N, 1, 28, 28) uint8
+    return ImageStore(imgs, torch.from_numpy(labels.astype(np.int64)), name=f"{name}-{split}")
+
+
+def _missing(src: IdxSource, base: str, dirs: list[Path]) -> str:
+    where = ", ".join(str(d) for d in dirs)
+    return (
+        f"{src.name}: {base}[.gz] not found (looked in {where}). Point at a local copy with --data-dir DIR "
+        f"or INFOGAN_DATA=DIR (files in DIR/{src.name}/), or copy the files into {cache_dir() / src.name}."
+    )

@@ -1,0 +1,460 @@
+"""The latent spec: the single source of truth for the generator input and the Q head.
+
+A :class:`LatentSpec` holds the incompressible noise ``z`` (dimension and prior) and a tuple of
+structured codes ``c_i``, each with its own λ. Everything with a size follows from it: G's input
+width, Q's head layout, the MI terms, traversal grids and the explorer's controls.
+
+Text form (CLI, ``--set latent=...``), comma-separated items, order kept::
+
+    cat10            one Categorical(10) code
+    3xcat20          three Categorical(20) codes
+    unif2            two Uniform(-1, 1) codes
+    unif1(-2:2)      one Uniform(-2, 2) code
+    gauss2           two standard Gaussian codes
+    ...@0.1          λ for the item's codes (default: 1 for categorical, 1 for continuous)
+    noise62          62 noise dims, Uniform(-1, 1) (the authors' code)
+    noise62:normal   62 noise dims, N(0, 1)
+
+Example: the MNIST preset is ``cat10,unif2,noise62``. Codes are named ``c1, c2, ...`` in order.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+__all__ = [
+    "Categorical",
+    "Uniform",
+    "Gaussian",
+    "Code",
+    "LatentSpec",
+    "Latents",
+    "SpecError",
+]
+
+
+class SpecError(ValueError):
+    """A latent spec that cannot be built; the message names the bad part."""
+
+
+def _check_lambda(lam: float, where: str) -> float:
+    if not isinstance(lam, (int, float)) or isinstance(lam, bool) or not math.isfinite(lam) or lam < 0:
+        raise SpecError(f"{where}: λ must be a finite number >= 0, got {lam!r}")
+    return float(lam)
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """Categorical(k) code, uniform prior. G sees it one-hot; Q predicts k logits."""
+
+    k: int
+    lam: float = 1.0
+    name: str = ""
+
+    kind = "categorical"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 2:
+            raise SpecError(f"code {self.name or '?'}: categorical needs k >= 2 categories, got {self.k!r}")
+        _check_lambda(self.lam, f"code {self.name or '?'}")
+
+    @property
+    def input_width(self) -> int:
+        return self.k
+
+    @property
+    def q_width(self) -> int:
+        return self.k
+
+    @property
+    def continuous(self) -> bool:
+        return False
+
+    def entropy(self) -> float:
+        """H(c) in nats (a constant: the prior is fixed)."""
+        return math.log(self.k)
+
+    def sample(self, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+        return torch.randint(0, self.k, (n,), generator=generator, device=device)  # (n,) long
+
+    def to_input(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(value, self.k).float()  # (n, k)
+
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor, fixed_std: bool = False) -> torch.Tensor:
+        """log Q(c|x) per sample from raw logits (B, k); cross-entropy on logits, no softmax first."""
+        return -torch.nn.functional.cross_entropy(params.float(), value, reduction="none")
+
+    def describe(self) -> str:
+        return f"Cat({self.k})"
+
+
+@dataclass(frozen=True)
+class _Continuous:
+    lam: float = 1.0
+    name: str = ""
+
+    @property
+    def input_width(self) -> int:
+        return 1
+
+    @property
+    def q_width(self) -> int:
+        return 2  # mean, log-std
+
+    @property
+    def continuous(self) -> bool:
+        return True
+
+    def to_input(self, value: torch.Tensor) -> torch.Tensor:
+        return value.float().unsqueeze(1)  # (n, 1)
+
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor, fixed_std: bool = False) -> torch.Tensor:
+        """log of a factored Gaussian Q(c|x) = N(mean, std²) per sample; params (B, 2) = mean, log-std.
+
+        The std goes through ``exp`` as in the paper; ``fixed_std`` uses std = 1 as the authors' code.
+        """
+        params = params.float()
+        mean = params[:, 0]
+        log_std = torch.zeros_like(mean) if fixed_std else params[:, 1]
+        return -0.5 * ((value - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+
+
+@dataclass(frozen=True)
+class Uniform(_Continuous):
+    """Uniform(lo, hi) continuous code (the paper's Unif(-1, 1))."""
+
+    lo: float = -1.0
+    hi: float = 1.0
+
+    kind = "uniform"
+
+    def __post_init__(self) -> None:
+        _check_lambda(self.lam, f"code {self.name or '?'}")
+        for v in (self.lo, self.hi):
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise SpecError(f"code {self.name or '?'}: uniform bounds must be finite numbers, got {v!r}")
+        if not self.lo < self.hi:
+            raise SpecError(f"code {self.name or '?'}: uniform needs lo < hi, got ({self.lo}, {self.hi})")
+
+    def entropy(self) -> float:
+        """Differential entropy ln(hi - lo) in nats."""
+        return math.log(self.hi - self.lo)
+
+    def sample(self, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+        u = torch.rand(n, generator=generator, device=device)
+        return self.lo + (self.hi - self.lo) * u
+
+    def describe(self) -> str:
+        return f"Unif({self.lo:g}, {self.hi:g})"
+
+
+@dataclass(frozen=True)
+class Gaussian(_Continuous):
+    """N(0, 1) continuous code."""
+
+    kind = "gaussian"
+
+    def __post_init__(self) -> None:
+        _check_lambda(self.lam, f"code {self.name or '?'}")
+
+    def entropy(self) -> float:
+        return 0.5 * math.log(2 * math.pi * math.e)
+
+    def sample(self, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+        return torch.randn(n, generator=generator, device=device)
+
+    def describe(self) -> str:
+        return "N(0, 1)"
+
+
+Code = Categorical | Uniform | Gaussian
+_KINDS = {"categorical": Categorical, "uniform": Uniform, "gaussian": Gaussian}
+
+
+@dataclass
+class Latents:
+    """One batch drawn from a spec: noise (n, noise_dim) and one tensor per code.
+
+    Categorical values are long (n,), continuous values float (n,).
+    """
+
+    noise: torch.Tensor
+    codes: list[torch.Tensor] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.noise.shape[0]
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """Noise plus structured codes. Frozen; validated on construction."""
+
+    noise_dim: int
+    codes: tuple[Code, ...] = ()
+    noise_prior: str = "uniform"  # "uniform" (U(-1,1), the authors' code) or "normal"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.noise_dim, int) or isinstance(self.noise_dim, bool) or self.noise_dim < 0:
+            raise SpecError(f"noise dimension must be an integer >= 0, got {self.noise_dim!r}")
+        if self.noise_prior not in ("uniform", "normal"):
+            raise SpecError(f"noise prior must be 'uniform' or 'normal', got {self.noise_prior!r}")
+        if not isinstance(self.codes, tuple):
+            object.__setattr__(self, "codes", tuple(self.codes))
+        if self.noise_dim + sum(c.input_width for c in self.codes) == 0:
+            raise SpecError("latent spec is empty: give at least one code or noise dimension")
+        names = [c.name for c in self.codes]
+        if any(not n for n in names):
+            # Fill in c1, c2, ... for unnamed codes.
+            filled = tuple(
+                c if c.name else type(c)(**{**_fields(c), "name": f"c{i + 1}"}) for i, c in enumerate(self.codes)
+            )
+            object.__setattr__(self, "codes", filled)
+            names = [c.name for c in filled]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SpecError(f"code names must be unique, repeated: {', '.join(dup)}")
+
+    # ---- sizes -------------------------------------------------------------------------------
+    @property
+    def input_dim(self) -> int:
+        """Width of G's input: noise, then each code (one-hot for categorical)."""
+        return self.noise_dim + sum(c.input_width for c in self.codes)
+
+    @property
+    def q_dim(self) -> int:
+        """Width of Q's head output: k logits per categorical, (mean, log-std) per continuous."""
+        return sum(c.q_width for c in self.codes)
+
+    def q_slices(self) -> list[slice]:
+        """Where each code's parameters lie in Q's output, in code order."""
+        out, start = [], 0
+        for c in self.codes:
+            out.append(slice(start, start + c.q_width))
+            start += c.q_width
+        return out
+
+    @property
+    def categorical(self) -> list[Categorical]:
+        return [c for c in self.codes if not c.continuous]
+
+    @property
+    def continuous(self) -> list[Code]:
+        return [c for c in self.codes if c.continuous]
+
+    def code(self, name: str) -> Code:
+        for c in self.codes:
+            if c.name == name:
+                return c
+        raise SpecError(f"no code named {name!r}; this spec has: {', '.join(c.name for c in self.codes) or 'none'}")
+
+    def index(self, name: str) -> int:
+        return self.codes.index(self.code(name))
+
+    def entropies(self) -> dict[str, float]:
+        """H(c_i) in nats per code (differential entropy for continuous codes)."""
+        return {c.name: c.entropy() for c in self.codes}
+
+    # ---- sampling ----------------------------------------------------------------------------
+    def sample_noise(self, n: int, generator: torch.Generator | None = None, device: Any = "cpu") -> torch.Tensor:
+        device = torch.device(device)
+        if self.noise_prior == "uniform":
+            return torch.rand(n, self.noise_dim, generator=generator, device=device) * 2 - 1
+        return torch.randn(n, self.noise_dim, generator=generator, device=device)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device: Any = "cpu") -> Latents:
+        """Draw n latents from the prior, all randomness from ``generator``."""
+        device = torch.device(device)
+        noise = self.sample_noise(n, generator, device)
+        return Latents(noise, [c.sample(n, generator, device) for c in self.codes])
+
+    def to_input(self, latents: Latents) -> torch.Tensor:
+        """G's input (n, input_dim): [noise, code_1, ..., code_L]."""
+        parts = [latents.noise] + [c.to_input(v) for c, v in zip(self.codes, latents.codes)]
+        return torch.cat(parts, dim=1)
+
+    def traversal(
+        self,
+        name: str,
+        values: Sequence[float] | None = None,
+        n: int = 10,
+        generator: torch.Generator | None = None,
+        device: Any = "cpu",
+    ) -> tuple[Latents, int, int]:
+        """Latents for a traversal grid of code ``name`` (the layout of the paper's Fig. 2).
+
+        Categorical code: row r sets the code to category r; each column is one draw of the noise
+        and the other codes, shared down the column (``n`` columns).
+        Continuous code: columns sweep ``values`` (default -2..2 in 10 steps, past the training
+        range on purpose, as in Fig. 2); one noise draw is shared by every cell, the other
+        continuous codes sit at their prior's centre, and row r sets the first categorical code to
+        category r (without a categorical code, each row is its own noise draw, ``n`` rows).
+
+        Returns (latents in row-major order, rows, cols).
+        """
+        code = self.code(name)
+        i = self.codes.index(code)
+        if not code.continuous:
+            rows, cols = code.k, n
+            base = self.sample(cols, generator, device)
+            noise = base.noise.repeat(rows, 1)
+            codes = [v.repeat(rows) for v in base.codes]
+            codes[i] = torch.arange(rows, device=device).repeat_interleave(cols)
+            return Latents(noise, codes), rows, cols
+        vals = torch.linspace(-2, 2, 10) if values is None else torch.as_tensor(list(values), dtype=torch.float)
+        if vals.ndim != 1 or len(vals) == 0 or not torch.isfinite(vals).all():
+            raise SpecError(f"traversal values for {name} must be a non-empty list of finite numbers")
+        cols = len(vals)
+        cats = self.categorical
+        rows = cats[0].k if cats else n
+        base = self.sample(1 if cats else rows, generator, device)
+        noise = base.noise.repeat_interleave(cols, 0) if not cats else base.noise.repeat(rows * cols, 1)
+        codes = []
+        for j, c in enumerate(self.codes):
+            if j == i:
+                codes.append(vals.to(device).repeat(rows))
+            elif c.continuous:
+                centre = (c.lo + c.hi) / 2 if isinstance(c, Uniform) else 0.0
+                codes.append(torch.full((rows * cols,), centre, device=device))
+            elif cats and c is cats[0]:
+                codes.append(torch.arange(rows, device=device).repeat_interleave(cols))
+            else:
+                v = base.codes[j]
+                codes.append(v.repeat(rows * cols) if cats else v.repeat_interleave(cols))
+        return Latents(noise, codes), rows, cols
+
+    # ---- text and dict forms -----------------------------------------------------------------
+    def to_text(self) -> str:
+        """The compact text form; ``LatentSpec.parse(spec.to_text()) == spec`` for auto-named codes."""
+        items: list[tuple[str, int]] = []  # (item text without count, count)
+        for c in self.codes:
+            if isinstance(c, Categorical):
+                s = f"cat{c.k}"
+            elif isinstance(c, Uniform):
+                s = "unif" if (c.lo, c.hi) == (-1.0, 1.0) else f"unif({c.lo:g}:{c.hi:g})"
+            else:
+                s = "gauss"
+            if c.lam != 1.0:
+                s += f"@{c.lam!r}"
+            if items and items[-1][0] == s:
+                items[-1] = (s, items[-1][1] + 1)
+            else:
+                items.append((s, 1))
+        out = []
+        for s, n in items:
+            if s.startswith("cat"):
+                out.append(f"{n}x{s}" if n > 1 else s)
+            else:
+                kind, rest = (s[:4], s[4:]) if s.startswith("unif") else (s[:5], s[5:])
+                out.append(f"{kind}{n}{rest}")
+        noise = f"noise{self.noise_dim}" + (":normal" if self.noise_prior == "normal" else "")
+        return ",".join(out + [noise])
+
+    @classmethod
+    def parse(cls, text: str) -> "LatentSpec":
+        """Build a spec from its text form (see module docstring)."""
+        if not isinstance(text, str) or not text.strip():
+            raise SpecError("latent spec is empty; example: 'cat10,unif2,noise62'")
+        codes: list[Code] = []
+        noise_dim, prior, seen_noise = 0, "uniform", False
+        for raw in text.split(","):
+            item = raw.strip().lower()
+            m = _NOISE_RE.fullmatch(item)
+            if m:
+                if seen_noise:
+                    raise SpecError(f"latent spec {text!r}: noise given twice ({item!r})")
+                seen_noise = True
+                noise_dim, prior = int(m.group(1)), m.group(2) or "uniform"
+                continue
+            m = _CODE_RE.fullmatch(item)
+            if not m:
+                raise SpecError(
+                    f"bad latent spec item {raw.strip()!r} in {text!r}; expected e.g. cat10, 3xcat20, unif2, "
+                    "unif1(-2:2), gauss2, unif2@0.1 or noise62[:normal]"
+                )
+            rep, kind, num, lo, hi, lam = m.groups()
+            lam_v = float(lam) if lam is not None else 1.0
+            if kind == "cat":
+                if num is None:
+                    raise SpecError(f"bad latent spec item {item!r}: categorical needs a count, e.g. cat10")
+                if lo is not None:
+                    raise SpecError(f"bad latent spec item {item!r}: categorical codes take no range")
+                count = int(rep) if rep else 1
+                codes += [Categorical(int(num), lam_v) for _ in range(count)]
+            else:
+                if rep and num:
+                    raise SpecError(f"bad latent spec item {item!r}: give the count once (unif2, not 2xunif2)")
+                count = int(rep or num or 1)
+                if kind == "unif":
+                    bounds = (float(lo), float(hi)) if lo is not None else (-1.0, 1.0)
+                    codes += [Uniform(lam_v, "", *bounds) for _ in range(count)]
+                else:
+                    if lo is not None:
+                        raise SpecError(f"bad latent spec item {item!r}: gaussian codes take no range")
+                    codes += [Gaussian(lam_v) for _ in range(count)]
+            if count < 1:
+                raise SpecError(f"bad latent spec item {item!r}: count must be >= 1")
+        return cls(noise_dim, tuple(codes), prior)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "noise": self.noise_dim,
+            "noise_prior": self.noise_prior,
+            "codes": [{"kind": c.kind, **_fields(c)} for c in self.codes],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "LatentSpec":
+        """From the TOML/dict form: {noise, noise_prior, codes: [{kind, name, lam|lambda, k|lo,hi}]}."""
+        if isinstance(d, str):
+            return cls.parse(d)
+        if not isinstance(d, dict):
+            raise SpecError(f"latent spec must be a table or a string, got {type(d).__name__}")
+        unknown = set(d) - {"noise", "noise_prior", "codes"}
+        if unknown:
+            raise SpecError(f"unknown latent key(s) {sorted(unknown)}; accepted: noise, noise_prior, codes")
+        codes = []
+        for i, cd in enumerate(d.get("codes", [])):
+            if not isinstance(cd, dict) or "kind" not in cd:
+                raise SpecError(f"latent code #{i + 1} must be a table with a 'kind' ({', '.join(_KINDS)})")
+            cd = dict(cd)
+            kind = cd.pop("kind")
+            if kind not in _KINDS:
+                raise SpecError(f"latent code #{i + 1}: unknown kind {kind!r}; accepted: {', '.join(_KINDS)}")
+            if "lambda" in cd:
+                cd["lam"] = cd.pop("lambda")
+            typ = _KINDS[kind]
+            allowed = set(_fields_of(typ))
+            bad = set(cd) - allowed
+            if bad:
+                raise SpecError(f"latent code #{i + 1} ({kind}): unknown key(s) {sorted(bad)}; accepted: {sorted(allowed)}")
+            try:
+                codes.append(typ(**cd))
+            except TypeError as e:
+                raise SpecError(f"latent code #{i + 1} ({kind}): {e}") from None
+        noise = d.get("noise", 0)
+        return cls(noise, tuple(codes), d.get("noise_prior", "uniform"))
+
+    def describe(self) -> str:
+        parts = [f"{c.name}~{c.describe()} (λ={c.lam:g})" for c in self.codes]
+        prior = "U(-1,1)" if self.noise_prior == "uniform" else "N(0,1)"
+        return ", ".join(parts + [f"z~{prior}^{self.noise_dim}"]) + f"; G input {self.input_dim}"
+
+
+_NOISE_RE = re.compile(r"noise(\d+)(?::(uniform|normal))?")
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
+_CODE_RE = re.compile(
+    rf"(?:(\d+)x)?(cat|unif|gauss)(\d+)?(?:\(({_NUM}):({_NUM})\))?(?:@({_NUM}))?"
+)
+
+
+def _fields_of(typ: type) -> list[str]:
+    return [f for f in typ.__dataclass_fields__]
+
+
+def _fields(c: Code) -> dict[str, Any]:
+    return {f: getattr(c, f) for f in _fields_of(type(c))}

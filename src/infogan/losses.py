@@ -1,0 +1,55 @@
+"""Loss maths: pure functions on tensors. Each returns (loss, parts) where parts are floats-to-be.
+
+Equations are those of Chen et al. 2016 (see docs / PAPER.md):
+  eq. 1  V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))]
+  eq. 5  L_I(G, Q) = E_{c~P(c), x~G(z,c)}[log Q(c|x)] + H(c)  <=  I(c; G(z, c))
+  eq. 6  min_{G,Q} max_D  V(D, G) - λ L_I(G, Q)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .latent import LatentSpec, Latents
+
+__all__ = ["d_loss", "g_loss", "mi_loss"]
+
+
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator loss, -V(D, G) of eq. 1 as BCE on logits: real -> 1, fake -> 0. Shapes (B,)."""
+    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float))
+    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float))
+    return real + fake
+
+
+def g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss: -log D(G(z)) (Goodfellow et al. 2014, as in the paper)."""
+    return F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float))
+
+
+def mi_loss(
+    spec: LatentSpec, q_params: torch.Tensor, latents: Latents, fixed_std: bool = False
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The information term of eq. 6 for every code through one code path.
+
+    Args:
+        spec: the latent spec (gives each code's head slice, log-likelihood, λ and H(c)).
+        q_params: (B, spec.q_dim) raw Q head output for images generated from ``latents``.
+        latents: the codes those images were generated from.
+        fixed_std: continuous codes use std = 1 instead of the predicted one (authors' code).
+
+    Returns:
+        loss: Σ_i λ_i · (-E[log Q(c_i|x)]), to be *added* to the D/Q and G losses; minimising it
+            maximises λ·L_I (H(c) is a constant and so carries no gradient).
+        parts: code name -> L_I(c_i) = E[log Q(c_i|x)] + H(c_i), in nats (detached scalars).
+    """
+    if q_params.ndim != 2 or q_params.shape[1] != spec.q_dim:
+        raise ValueError(f"Q output must be (B, {spec.q_dim}) for this spec, got {tuple(q_params.shape)}")
+    loss = q_params.new_zeros((), dtype=torch.float)
+    parts: dict[str, torch.Tensor] = {}
+    for code, sl, value in zip(spec.codes, spec.q_slices(), latents.codes):
+        log_q = code.log_prob(q_params[:, sl], value, fixed_std=fixed_std).mean()  # E[log Q(c|x)]
+        loss = loss - code.lam * log_q
+        parts[code.name] = log_q.detach() + code.entropy()
+    return loss, parts

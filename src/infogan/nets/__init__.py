@@ -1,0 +1,30 @@
+"""Architecture registry: name -> builder(input_dim, q_dim, image_shape, q_hidden) -> (G, D)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from . import mnist
+from .blocks import Discriminator, Generator, init_weights
+
+ARCHITECTURES: dict[str, Callable] = {
+    "mnist": mnist.build,
+}
+
+__all__ = ["ARCHITECTURES", "build", "Discriminator", "Generator"]
+
+
+def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 128) -> tuple[Generator, Discriminator]:
+    """Build (G, D) for ``arch`` with sizes taken from the latent ``spec``; DCGAN-initialised."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; available: {', '.join(sorted(ARCHITECTURES))}")
+    g, d = ARCHITECTURES[arch](spec.input_dim, spec.q_dim, tuple(image_shape), q_hidden)
+    init_weights(g)
+    init_weights(d)
+    return g, d
+
+
+def count_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())

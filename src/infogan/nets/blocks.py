@@ -1,0 +1,115 @@
+"""Layers shared by the paper's architectures, and the DCGAN weight init."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+LEAK = 0.1  # leaky ReLU slope in D (paper, Sec. 6)
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN init: conv/linear weights ~ N(0, 0.02), BN scale ~ N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def d_conv(c_in: int, c_out: int, bn: bool, stride: int = 2) -> nn.Sequential:
+    """4x4 conv (s2 halves the size), optional BN, leaky ReLU 0.1. No bias before BN."""
+    pad = 1 if stride == 2 else "same"
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 4, stride, pad, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.LeakyReLU(LEAK))
+    return nn.Sequential(*layers)
+
+
+def d_fc(n_in: int, n_out: int, bn: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Linear(n_in, n_out, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm1d(n_out))
+    layers.append(nn.LeakyReLU(LEAK))
+    return nn.Sequential(*layers)
+
+
+def g_fc(n_in: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.ReLU())
+
+
+def g_upconv(c_in: int, c_out: int, stride: int = 2, bn: bool = True) -> nn.Sequential:
+    """4x4 transposed conv (s2 doubles the size; s1 keeps it), optional BN, ReLU."""
+    if stride == 2:
+        conv = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not bn)
+    else:  # a size-preserving 4x4 "upconv" (chairs): asymmetric padding done by a conv
+        conv = nn.Sequential(nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(c_in, c_out, 4, 1, 0, bias=not bn))
+    layers: list[nn.Module] = [conv]
+    if bn:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class Reshape(nn.Module):
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape)
+
+
+class QHead(nn.Module):
+    """Q's head on D's shared trunk: FC 128 + BN + lReLU + FC to the spec's q_dim (authors' code)."""
+
+    def __init__(self, n_in: int, q_dim: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(d_fc(n_in, hidden), nn.Linear(hidden, q_dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h)
+
+
+class Discriminator(nn.Module):
+    """D and Q in one module: a shared trunk, a 1-unit D head and the Q head.
+
+    forward(x) -> (d_logit (B,), q_params (B, q_dim)). ``detach_q=True`` stops Q's gradient at the
+    trunk (the MI term then trains only the Q head through D's parameters).
+    """
+
+    def __init__(self, trunk: nn.Module, feat: int, q_dim: int, q_hidden: int = 128) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.d_head = nn.Linear(feat, 1)
+        self.q_head = QHead(feat, q_dim, q_hidden) if q_dim > 0 else None
+        self.q_dim = q_dim
+
+    def forward(self, x: torch.Tensor, detach_q: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(x)  # (B, feat)
+        d = self.d_head(h).squeeze(1)  # (B,)
+        if self.q_head is None:
+            return d, h.new_zeros(h.shape[0], 0)
+        q = self.q_head(h.detach() if detach_q else h)  # (B, q_dim)
+        return d, q
+
+
+class Generator(nn.Module):
+    """G: latent (B, input_dim) -> image (B, C, H, W) in the data range of ``output``."""
+
+    def __init__(self, net: nn.Module, input_dim: int, image_shape: tuple[int, int, int], output: str) -> None:
+        super().__init__()
+        self.net = net
+        self.input_dim = input_dim
+        self.image_shape = image_shape
+        self.output = output  # "sigmoid" -> [0, 1], "tanh" -> [-1, 1]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.input_dim:
+            raise ValueError(f"G input must be (B, {self.input_dim}), got {tuple(z.shape)}")
+        x = self.net(z)
+        return torch.sigmoid(x) if self.output == "sigmoid" else torch.tanh(x)

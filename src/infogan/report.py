@@ -1,0 +1,115 @@
+"""``report.md`` of a run: the paper's Fig. 1 (L_I vs iterations with H(c), InfoGAN vs baseline)
+and Fig. 2 (traversals), with the numbers. Regenerated from the run directory alone."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from .viz import plot_curves
+
+
+def read_metrics(run_dir: Path) -> tuple[list[dict], list[dict]]:
+    """(training log rows, evaluation rows) of metrics.jsonl; lines cut by a kill are skipped."""
+    rows, evals = [], []
+    p = Path(run_dir) / "metrics.jsonl"
+    if p.is_file():
+        for line in p.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            (evals if "eval" in r else rows).append(r)
+    return rows, evals
+
+
+def _config(run_dir: Path) -> dict:
+    try:
+        return tomllib.loads((Path(run_dir) / "config.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def find_baseline(run_dir: Path) -> Path | None:
+    """A sibling run of the same preset and latent spec trained with ``--baseline``."""
+    run_dir = Path(run_dir).resolve()
+    me = _config(run_dir)
+    if not me or me.get("train", {}).get("baseline"):
+        return None
+    for sib in sorted(run_dir.parent.iterdir()):
+        if sib == run_dir or not sib.is_dir():
+            continue
+        c = _config(sib)
+        if c.get("train", {}).get("baseline") and c.get("preset") == me.get("preset") and c.get("latent") == me.get("latent"):
+            return sib
+    return None
+
+
+def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Path:
+    run_dir = Path(run_dir)
+    cfg = _config(run_dir)
+    rows, evals = read_metrics(run_dir)
+    codes = cfg.get("latent", {}).get("codes", [])
+    names = [c.get("name") for c in codes]
+    cat_names = [c.get("name") for c in codes if c.get("kind") == "categorical"]
+    base_dir = Path(baseline) if baseline else find_baseline(run_dir)
+    base_rows = read_metrics(base_dir)[0] if base_dir else []
+    figs = run_dir / "report"
+    lines = [f"# InfoGAN run `{run_dir.name}`", ""]
+    is_base = cfg.get("train", {}).get("baseline", False)
+    lines.append(f"Preset `{cfg.get('preset', '?')}`" + (" trained as the **baseline** (regular GAN with a Q head)" if is_base else "") + ".")
+    lines.append("")
+    if evals:
+        last = evals[-1]
+        ev = last["eval"]
+        lines += [f"## Numbers at step {last['step']}", "", "| code | L_I (nats) | H(c) (nats) | accuracy |", "|---|---|---|---|"]
+        for n in names:
+            mi = ev.get("mi_lower_bound", {}).get(n)
+            h = ev.get("entropy", {}).get(n)
+            a = ev.get("cluster_accuracy", {}).get(n)
+            lines.append(f"| {n} | {_f(mi)} | {_f(h)} | {'' if a is None else f'{100 * a:.2f}%'} |")
+        lines.append("")
+        if any("cluster_accuracy" in e["eval"] for e in evals):
+            lines += ["Accuracy: Q's most probable category on the 10,000 real test images, each category "
+                      "matched one-to-one to a label by the Hungarian algorithm (labels never used in training).", ""]
+    # Fig. 1: L_I of each categorical code vs iterations, with H(c); baseline when found.
+    for n in cat_names or names[:1]:
+        key = f"mi/{n}"
+        series = {}
+        if rows and key in rows[0]:
+            series["InfoGAN" if not is_base else "GAN + Q (baseline)"] = ([r["step"] for r in rows], [r[key] for r in rows])
+        if base_rows and key in base_rows[0]:
+            series["GAN + Q (baseline)"] = ([r["step"] for r in base_rows], [r[key] for r in base_rows])
+        if series:
+            h = next((e["eval"]["entropy"].get(n) for e in evals), None)
+            path = plot_curves(series, figs / f"fig1_mi_{n}.png", f"Fig. 1: L_I of {n} during training",
+                               "L_I (nats)", {f"H({n}) = {h:.3f}": h} if h else None)
+            lines += [f"## Fig. 1: L_I for {n}", "", f"![L_I {n}]({path.relative_to(run_dir)})", ""]
+            if base_dir:
+                lines += [f"Baseline run: `{base_dir}`.", ""]
+    acc_names = [n for n in cat_names if any(n in e["eval"].get("cluster_accuracy", {}) for e in evals)]
+    if acc_names:
+        series = {n: ([e["step"] for e in evals], [100 * e["eval"]["cluster_accuracy"][n] for e in evals]) for n in acc_names}
+        path = plot_curves(series, figs / "accuracy.png", "Unsupervised test accuracy", "accuracy (%)")
+        lines += ["## Accuracy during training", "", f"![accuracy]({path.relative_to(run_dir)})", ""]
+    trav = [(n, run_dir / "traversals" / f"{n}.png") for n in names]
+    trav = [(n, p) for n, p in trav if p.is_file()]
+    if trav:
+        lines += ["## Fig. 2: traversals", "",
+                  "Categorical code: each row one category, each column one draw of noise. Continuous code: "
+                  "columns sweep the code from -2 to 2 (training range -1..1), rows follow the first categorical "
+                  "code, noise fixed.", ""]
+        for n, p in trav:
+            lines += [f"### {n}", "", f"![{n}]({p.relative_to(run_dir)})", ""]
+    if (run_dir / "samples" / "latest.png").is_file():
+        lines += ["## Samples", "", "![samples](samples/latest.png)", ""]
+    out = run_dir / "report.md"
+    tmp = out.with_name(".report.md.tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(out)
+    return out
+
+
+def _f(x) -> str:
+    return "" if x is None else f"{x:.3f}"

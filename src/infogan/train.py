@@ -1,0 +1,301 @@
+"""The Trainer: the InfoGAN game of eq. 6, periodic evaluation, checkpoints and exact resume.
+
+One training step (``Trainer.step``), reading top to bottom:
+  1. sample codes c ~ P(c) and noise z, and a real batch from the in-memory uint8 store
+  2. one G forward; one D trunk forward per batch half (real, fake) giving D logits and Q params
+  3. losses: L_D = BCE(real→1, fake→0) + Σ λ_i·(−E log Q(c_i|x));  L_G = BCE(fake→1) + same MI term
+  4. gradients from that one forward: D/Q params from L_D; G params from L_G (G's gradient is
+     taken through the same D forward, so D/Q and G update simultaneously, as the authors' graph does)
+  5. Adam steps
+
+All randomness comes from one ``torch.Generator`` (data indices and latents), saved in every
+checkpoint with the weights, the optimizer moments and the step, so a resumed run on CPU equals an
+uninterrupted one bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import checkpoint as ckpt
+from .config import Config
+from .data.store import ImageStore, to_float, to_uint8
+from .evaluate import evaluate
+from .latent import Latents
+from .losses import d_loss, g_loss, mi_loss
+from .nets import build
+from .tb import ScalarWriter
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name!r} but CUDA is not available here; use train.device=cpu")
+    return torch.device(name)
+
+
+def _adam(params, lr: float, cfg: Config, device: torch.device) -> torch.optim.Adam:
+    betas = (cfg.optim.beta1, cfg.optim.beta2)
+    # The fused kernel does the whole update in one pass over memory (CPU and CUDA).
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+
+class Trainer:
+    """Owns G, D/Q, the optimizers, the RNG and the run directory."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        run_dir: str | os.PathLike,
+        train_data: ImageStore,
+        test_data: ImageStore | None = None,
+        log: Callable[[str], None] = print,
+        progress: bool = True,
+    ) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.log = log
+        self.progress = progress
+        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = resolve_device(t.device)
+        if len(train_data) < t.batch_size:
+            raise ValueError(f"train.batch_size={t.batch_size} is larger than the data set ({len(train_data)} images)")
+        self.data = train_data.to(self.device)
+        self.test = test_data
+        self.spec = cfg.latent
+        torch.manual_seed(t.seed)  # weight init
+        self.G, self.D = build(cfg.model.arch, self.spec, train_data.image_shape, cfg.model.q_hidden)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.output = self.G.output
+        self.opt_d = _adam(self.D.parameters(), cfg.optim.lr_d, cfg, self.device)
+        self.opt_g = _adam(self.G.parameters(), cfg.optim.lr_g, cfg, self.device)
+        self.gen = torch.Generator().manual_seed(t.seed)
+        self.step_count = 0
+        self.d_params = list(self.D.parameters())
+        self.g_params = list(self.G.parameters())
+
+    # ---- state --------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "step": self.step_count,
+            "image_shape": list(self.data.image_shape),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": self.gen.get_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.gen.set_state(state["rng"])
+        self.step_count = int(state["step"])
+
+    # ---- one step -----------------------------------------------------------------------------
+    def sample_latents(self, n: int) -> Latents:
+        lat = self.spec.sample(n, self.gen)
+        if self.device.type != "cpu":
+            lat = Latents(lat.noise.to(self.device, non_blocking=True), [v.to(self.device, non_blocking=True) for v in lat.codes])
+        return lat
+
+    def step(self) -> dict[str, torch.Tensor]:
+        t = self.cfg.train
+        B = t.batch_size
+        # 1. sample codes and a real batch
+        lat = self.sample_latents(B)
+        idx = torch.randint(len(self.data), (B,), generator=self.gen).to(self.device)
+        real = to_float(self.data.images[idx], self.output)  # (B, C, H, W)
+        # 2. one G forward, one D/Q forward per batch half
+        fake = self.G(self.spec.to_input(lat))  # (B, C, H, W)
+        d_real, _ = self.D(real)
+        d_fake, q = self.D(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
+        # 3. losses (eq. 6): the MI term enters both players' losses
+        mi, parts = mi_loss(self.spec, q, lat, t.fixed_std)
+        loss_d = d_loss(d_real, d_fake) + mi
+        loss_g = g_loss(d_fake) + (0.0 if t.baseline else mi)
+        # 4. gradients from the one forward: G's through the image, D/Q's from L_D
+        grad_fake = torch.autograd.grad(loss_g, fake, retain_graph=True)[0]
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_d.backward(inputs=self.d_params)
+        fake.backward(grad_fake, inputs=self.g_params)
+        # 5. updates
+        self.opt_d.step()
+        self.opt_g.step()
+        self.step_count += 1
+        out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+        out.update({f"mi/{k}": v for k, v in parts.items()})
+        return out
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def fit(self, total_steps: int | None = None) -> dict:
+        """Train until ``total_steps`` (default: config) with logging, evaluation and checkpoints."""
+        t = self.cfg.train
+        total = t.steps if total_steps is None else total_steps
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.toml").write_text(self.cfg.to_toml())
+        metrics_path = self.run_dir / "metrics.jsonl"
+        tb = ScalarWriter(self.run_dir / "tb")
+        last_eval: dict = {}
+        interrupted = False
+
+        def on_sigterm(signum, frame):  # treat like Ctrl-C: checkpoint and leave cleanly
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
+        bar = _progress(total, self.step_count, self.progress)
+        acc: dict[str, torch.Tensor] = {}
+        n_acc, t_last, s_last = 0, time.perf_counter(), self.step_count
+        try:
+            with open(metrics_path, "a") as mf:
+                while self.step_count < total:
+                    parts = self.step()
+                    for k, v in parts.items():
+                        acc[k] = acc.get(k, 0.0) + v
+                    n_acc += 1
+                    s = self.step_count
+                    if s % t.log_every == 0 or s == total:
+                        now = time.perf_counter()
+                        row = {k: float(v) / n_acc for k, v in acc.items()}  # one host sync per log line
+                        if not all(math.isfinite(v) for v in row.values()):
+                            raise FloatingPointError(f"non-finite loss at step {s}: {row}")
+                        row["it_s"] = (s - s_last) / max(now - t_last, 1e-9)
+                        t_last, s_last, acc, n_acc = now, s, {}, 0
+                        self._write(mf, tb, {"step": s, **row})
+                        bar.set_postfix_str(_postfix(row), refresh=False)
+                    bar.update(1)
+                    if (t.eval_every and s % t.eval_every == 0) or s == total:
+                        last_eval = self.evaluate_now()
+                        self._write(mf, tb, {"step": s, "eval": last_eval})
+                        self.figures()
+                    if s % t.ckpt_every == 0 or s == total:
+                        self.save()
+        except KeyboardInterrupt:
+            interrupted = True
+            self.log(f"\ninterrupted at step {self.step_count}: writing a checkpoint")
+            self.save()
+        finally:
+            bar.close()
+            tb.close()
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+        from .report import write_report  # the report reads the run directory
+
+        write_report(self.run_dir)
+        if interrupted:
+            raise KeyboardInterrupt
+        return last_eval
+
+    def _write(self, mf, tb: ScalarWriter, row: dict) -> None:
+        mf.write(json.dumps(row) + "\n")
+        mf.flush()
+        flat = {}
+        for k, v in row.items():
+            if k == "step":
+                continue
+            if isinstance(v, dict):
+                for kk, vv in v.items():
+                    if isinstance(vv, dict):
+                        flat.update({f"{k}/{kk}/{n}": x for n, x in vv.items() if x is not None})
+                    elif vv is not None:
+                        flat[f"{k}/{kk}"] = vv
+            elif v is not None:
+                flat[k] = v
+        tb.scalars(row["step"], flat)
+
+    def evaluate_now(self) -> dict:
+        return evaluate(self.G, self.D, self.spec, self.output, self.test, self.cfg.train.eval_samples,
+                        self.cfg.train.fixed_std)
+
+    def save(self) -> Path:
+        return ckpt.save(self.run_dir / "checkpoints", self.step_count, self.state(), self.cfg.train.keep_ckpts)
+
+    def figures(self) -> None:
+        from .figures import write_figures
+
+        write_figures(self.G, self.spec, self.run_dir, self.step_count, self.cfg.train.seed)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _postfix(row: dict) -> str:
+    mi = " ".join(f"{k[3:]}={v:.2f}" for k, v in row.items() if k.startswith("mi/"))
+    return f"D={row['loss_d']:.2f} G={row['loss_g']:.2f} L_I[{mi}]"
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix_str(self, s, refresh=True):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, start: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, unit="it", dynamic_ncols=True, file=sys.stderr)
+
+
+# ---- run directories --------------------------------------------------------------------------
+
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / "config.toml").is_file() and (Path(path) / "checkpoints").is_dir()
+
+
+def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> tuple[Config, dict, Path]:
+    """(config, checkpoint state, checkpoint path) of a run's newest good checkpoint."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ckpt.CheckpointError(f"run directory {run_dir} does not exist")
+    if not is_run_dir(run_dir):
+        raise ckpt.CheckpointError(f"{run_dir} is not a run directory (no config.toml and checkpoints/)")
+    path, state = ckpt.load_latest(run_dir / "checkpoints", warn=lambda m: print(m, file=sys.stderr))
+    cfg = Config.from_dict(state["config"])
+    return cfg, state, path
+
+
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop metrics.jsonl lines past ``step`` (written after the checkpoint a resume starts from)."""
+    p = Path(run_dir) / "metrics.jsonl"
+    if not p.is_file():
+        return
+    keep = []
+    for line in p.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    ckpt.atomic_write(p, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+def with_steps(cfg: Config, steps: int | None) -> Config:
+    return cfg if steps is None else replace(cfg, train=replace(cfg.train, steps=steps))

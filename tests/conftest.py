@@ -1,0 +1,28 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def data_root() -> Path | None:
+    root = os.environ.get("INFOGAN_DATA")
+    return Path(root) if root and (Path(root) / "mnist").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    root = data_root()
+    if root is None:
+        pytest.skip("INFOGAN_DATA with mnist/ is not set (CI sets INFOGAN_DATA=../shared/data)")
+    return root / "mnist"
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """No real data and no network: a cache dir that is empty, INFOGAN_DATA unset."""
+    monkeypatch.setenv("INFOGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("INFOGAN_DATA", raising=False)
+    return tmp_path / "cache"

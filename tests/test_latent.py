@@ -1,0 +1,122 @@
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infogan.latent import Categorical, Gaussian, LatentSpec, SpecError, Uniform
+
+
+def test_mnist_spec_sizes():
+    s = LatentSpec.parse("cat10,unif2,noise62")
+    assert s.input_dim == 74
+    assert s.q_dim == 10 + 2 * 2
+    assert [c.name for c in s.codes] == ["c1", "c2", "c3"]
+    assert s.entropies()["c1"] == pytest.approx(math.log(10))
+    assert s.entropies()["c2"] == pytest.approx(math.log(2))
+    assert [sl.stop - sl.start for sl in s.q_slices()] == [10, 2, 2]
+
+
+@pytest.mark.parametrize("text,dim", [("4xcat10,unif4,noise124", 168), ("10xcat10,noise128", 228),
+                                      ("unif5,noise128", 133), ("3xcat20,unif1,noise128", 189)])
+def test_paper_input_widths(text, dim):
+    assert LatentSpec.parse(text).input_dim == dim
+
+
+@pytest.mark.parametrize("text", ["cat10,unif2,noise62", "3xcat20,unif1@10.0,noise128", "unif1(-2:2)@0.1,gauss3,noise5:normal",
+                                  "cat2@0.5,cat3,noise0", "gauss1"])
+def test_text_round_trip(text):
+    s = LatentSpec.parse(text)
+    assert LatentSpec.parse(s.to_text()) == s
+    assert LatentSpec.from_dict(s.to_dict()) == s
+
+
+@pytest.mark.parametrize("bad", ["", "cat1", "cat", "catx", "unif2(1:-1)", "noise-3", "cat10,noise5,noise6", "foo3",
+                                 "unif2@-1", "cat10@nan", "2xunif2", "cat10(0:1)", "0xcat10", "noise0", "gauss2(0:1)",
+                                 "cat10,,noise3", "unif0"])
+def test_bad_specs_rejected_naming_the_part(bad):
+    with pytest.raises(SpecError) as e:
+        LatentSpec.parse(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_dict_errors():
+    with pytest.raises(SpecError, match="unknown kind"):
+        LatentSpec.from_dict({"noise": 3, "codes": [{"kind": "beta"}]})
+    with pytest.raises(SpecError, match="unknown key"):
+        LatentSpec.from_dict({"noise": 3, "codes": [{"kind": "categorical", "k": 3, "bins": 2}]})
+    with pytest.raises(SpecError, match="unique"):
+        LatentSpec(3, (Categorical(3, name="a"), Uniform(name="a")))
+
+
+def test_sampling_respects_priors():
+    s = LatentSpec.parse("cat7,unif1(-2:3),unif1,gauss1,noise16")
+    g = torch.Generator().manual_seed(0)
+    lat = s.sample(4096, g)
+    cat, u1, u2, gs = lat.codes
+    assert cat.dtype == torch.long and cat.min() >= 0 and cat.max() <= 6 and len(cat.unique()) == 7
+    assert u1.min() >= -2 and u1.max() <= 3 and u1.min() < -1.9 and u1.max() > 2.9
+    assert u2.min() >= -1 and u2.max() <= 1
+    assert gs.abs().max() > 2  # a real normal, not squashed into the uniform range
+    assert lat.noise.min() >= -1 and lat.noise.max() <= 1  # uniform noise, authors' code
+    x = s.to_input(lat)
+    assert x.shape == (4096, s.input_dim)
+    assert torch.equal(x[:, 16:23].argmax(1), cat) and torch.all(x[:, 16:23].sum(1) == 1)
+
+
+def test_sampling_is_deterministic_given_generator():
+    s = LatentSpec.parse("cat10,unif2,noise62")
+    a = s.to_input(s.sample(8, torch.Generator().manual_seed(3)))
+    b = s.to_input(s.sample(8, torch.Generator().manual_seed(3)))
+    c = s.to_input(s.sample(8, torch.Generator().manual_seed(4)))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_normal_noise_prior():
+    s = LatentSpec.parse("cat3,noise64:normal")
+    n = s.sample(2048, torch.Generator().manual_seed(0)).noise
+    assert n.abs().max() > 1.5 and abs(float(n.std()) - 1) < 0.05
+
+
+def test_traversal_layout():
+    s = LatentSpec.parse("cat10,unif2,noise62")
+    lat, rows, cols = s.traversal("c1", n=5, generator=torch.Generator().manual_seed(0))
+    assert (rows, cols) == (10, 5)
+    cats = lat.codes[0].view(rows, cols)
+    assert torch.equal(cats, torch.arange(10)[:, None].expand(10, 5))
+    noise = lat.noise.view(rows, cols, -1)
+    assert torch.equal(noise[0], noise[9])  # same noise down a column
+    lat, rows, cols = s.traversal("c2", values=[-2, 0, 2], generator=torch.Generator().manual_seed(0))
+    assert (rows, cols) == (10, 3)
+    assert torch.equal(lat.codes[1].view(rows, cols)[4], torch.tensor([-2.0, 0.0, 2.0]))
+    assert torch.all(lat.codes[2] == 0)  # other continuous code at its centre
+    assert torch.equal(lat.codes[0].view(rows, cols)[:, 0], torch.arange(10))
+    with pytest.raises(SpecError, match="no code named"):
+        s.traversal("c9")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="catunifgausnoie0123456789x@(),:-.", max_size=40))
+def test_parser_fuzz_never_crashes_unexpectedly(text):
+    try:
+        s = LatentSpec.parse(text)
+    except SpecError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        assert LatentSpec.parse(s.to_text()) == s
+        assert s.input_dim >= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(2, 50).map(lambda k: Categorical(k)), st.just(Uniform()), st.just(Gaussian())), max_size=6),
+    st.integers(0, 200),
+    st.sampled_from(["uniform", "normal"]),
+)
+def test_round_trip_property(codes, noise, prior):
+    if noise == 0 and not codes:
+        return
+    s = LatentSpec(noise, tuple(codes), prior)
+    assert LatentSpec.parse(s.to_text()) == s
+    assert LatentSpec.from_dict(s.to_dict()) == s

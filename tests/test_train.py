@@ -1,0 +1,102 @@
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from helpers import synthetic_store, tiny_config
+from infogan import checkpoint as ckpt
+from infogan.data import load_idx
+from infogan.train import Trainer
+
+
+def _grads(cfg, tmp_path):
+    tr = Trainer(cfg, tmp_path, synthetic_store(), progress=False)
+    tr.step()
+    g = {n: p.grad.clone() for n, p in tr.G.named_parameters()}
+    trunk = {n: p.grad.clone() for n, p in tr.D.trunk.named_parameters()}
+    qh = {n: p.grad.clone() for n, p in tr.D.q_head.named_parameters()}
+    return g, trunk, qh
+
+
+def _same(a, b):
+    return all(torch.allclose(a[k], b[k], rtol=0, atol=1e-12) for k in a)
+
+
+def test_mi_gradient_reaches_trunk_and_generator(tmp_path):
+    off = _grads(tiny_config(latent="cat10@0,unif2@0,noise62"), tmp_path / "a")
+    on = _grads(tiny_config(), tmp_path / "b")
+    base = _grads(tiny_config(baseline=True), tmp_path / "c")
+    head_only = _grads(tiny_config(mi_to_trunk=False), tmp_path / "d")
+    # InfoGAN: the MI term changes G's and the shared trunk's gradients.
+    assert not _same(on[0], off[0]), "MI gradient does not reach G"
+    assert not _same(on[1], off[1]), "MI gradient does not reach D's shared trunk"
+    assert all(v.abs().sum() > 0 for v in on[2].values()), "Q head gets no gradient"
+    # Baseline: G's gradient is the plain GAN's; Q and the trunk still learn from L_I.
+    assert _same(base[0], off[0]), "baseline G still receives the MI gradient"
+    assert _same(base[1], on[1])
+    # mi_to_trunk=false: the trunk's gradient is the plain GAN's, the Q head still learns.
+    assert _same(head_only[1], off[1])
+    assert _same(head_only[2], on[2])
+
+
+def test_tiny_training_raises_mi_and_writes_run_dir(tmp_path, mnist_dir):
+    train = load_idx("mnist", "train", mnist_dir).subset(2048)
+    test = load_idx("mnist", "test", mnist_dir).subset(500)
+    cfg = tiny_config(steps=60, batch=32, eval_every=30, ckpt_every=30)
+    run = tmp_path / "run"
+    result = Trainer(cfg, run, train, test, progress=False).fit()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logs = [r for r in rows if "eval" not in r]
+    evals = [r for r in rows if "eval" in r]
+    assert logs[-1]["mi/c1"] > logs[0]["mi/c1"] + 0.5, (logs[0]["mi/c1"], logs[-1]["mi/c1"])
+    assert [e["step"] for e in evals] == [30, 60]
+    assert set(result) >= {"mi_lower_bound", "entropy", "cluster_accuracy"}
+    assert 0 <= result["cluster_accuracy"]["c1"] <= 1
+    assert result["mi_lower_bound"]["c1"] <= result["entropy"]["c1"] + 1e-6
+    for f in ["config.toml", "report.md", "samples/latest.png", "traversals/c1.png", "traversals/c3.png",
+              "report/fig1_mi_c1.png"]:
+        assert (run / f).is_file(), f
+    assert len(ckpt.list_checkpoints(run / "checkpoints")) == 2
+    assert next((run / "tb").iterdir()).name.startswith("events.out.tfevents")
+    assert "## Fig. 1" in (run / "report.md").read_text()
+
+
+def _weights(tr):
+    return {**{f"G.{k}": v for k, v in tr.G.state_dict().items()}, **{f"D.{k}": v for k, v in tr.D.state_dict().items()}}
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    data = synthetic_store(512)
+    cfg = tiny_config(steps=8, batch=16, ckpt_every=4, keep_ckpts=5)
+    full = Trainer(cfg, tmp_path / "full", data, progress=False)
+    full.fit()
+    part = Trainer(cfg, tmp_path / "part", data, progress=False)
+    part.fit(4)
+    _, state = ckpt.load_latest(tmp_path / "part" / "checkpoints")
+    resumed = Trainer(cfg, tmp_path / "part", data, progress=False)
+    resumed.load_state(state)
+    assert resumed.step_count == 4
+    resumed.fit()
+    a, b = _weights(full), _weights(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # ... and the optimizer moments too.
+    sa, sb = full.opt_g.state_dict()["state"], resumed.opt_g.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+
+
+def test_seed_changes_the_run(tmp_path):
+    data = synthetic_store(128)
+    a = Trainer(tiny_config(steps=2), tmp_path / "a", data, progress=False)
+    a.fit()
+    b = Trainer(replace(tiny_config(steps=2), train=replace(tiny_config().train, steps=2, seed=1)), tmp_path / "b", data,
+                progress=False)
+    b.fit()
+    assert not torch.equal(a.G.net[0][0].weight, b.G.net[0][0].weight)
+
+
+def test_batch_larger_than_data_rejected(tmp_path):
+    with pytest.raises(ValueError, match="batch_size=16 is larger than the data set"):
+        Trainer(tiny_config(), tmp_path, synthetic_store(8), progress=False)
