@@ -57,7 +57,7 @@ def test_tiny_training_raises_mi_and_writes_run_dir(tmp_path, mnist_dir):
     for f in ["config.toml", "report.md", "samples/latest.png", "traversals/c1.png", "traversals/c3.png",
               "report/fig1_mi_c1.png"]:
         assert (run / f).is_file(), f
-    assert len(ckpt.list_checkpoints(run / "checkpoints")) == 2
+    assert [p.name[5:14] for p in ckpt.list_checkpoints(run / "checkpoints")] == ["000000000", "000000030", "000000060"]
     assert next((run / "tb").iterdir()).name.startswith("events.out.tfevents")
     assert "## Fig. 1" in (run / "report.md").read_text()
 
@@ -100,3 +100,64 @@ def test_seed_changes_the_run(tmp_path):
 def test_batch_larger_than_data_rejected(tmp_path):
     with pytest.raises(ValueError, match="batch_size=16 is larger than the data set"):
         Trainer(tiny_config(), tmp_path, synthetic_store(8), progress=False)
+
+
+def _inject(tr, when, action):
+    orig = tr.step
+
+    def step():
+        out = orig()
+        if when(tr.step_count):
+            action(tr)
+        return out
+
+    tr.step = step
+
+
+def _nan(tr):
+    with torch.no_grad():
+        tr.G.net[0][0].weight[0, 0] = float("nan")
+
+
+def test_divergence_restores_last_good_checkpoint_and_lowers_lr(tmp_path):
+    cfg = tiny_config(steps=8, batch=16, log_every=2, ckpt_every=2, keep_ckpts=10)
+    tr = Trainer(cfg, tmp_path, synthetic_store(128), progress=False)
+    fired = []
+    _inject(tr, lambda s: s == 5 and not fired, lambda t: (fired.append(1), _nan(t)))
+    tr.fit()
+    assert tr.step_count == 8 and tr.recoveries == 1 and tr.weights_finite()
+    assert tr.opt_g.param_groups[0]["lr"] == pytest.approx(cfg.optim.lr_g * cfg.train.recovery_lr_factor)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    events = [r for r in rows if r.get("event") == "diverged"]
+    assert len(events) == 1 and events[0]["diverged_at"] == 6 and events[0]["step"] == 4
+    logged = [r["step"] for r in rows if "loss_d" in r]
+    assert logged == [2, 4, 6, 8]  # the diverged line for step 6 was never written; 6 is re-run
+    # the lowered lr survives a resume
+    _, state = ckpt.load_latest(tmp_path / "checkpoints")
+    again = Trainer(cfg, tmp_path / "x", synthetic_store(128), progress=False)
+    again.load_state(state)
+    assert again.opt_d.param_groups[0]["lr"] == pytest.approx(cfg.optim.lr_d * cfg.train.recovery_lr_factor)
+
+
+def test_divergence_that_persists_stops_with_a_clear_error(tmp_path):
+    from infogan.train import DivergenceError
+
+    cfg = tiny_config(steps=20, batch=16, log_every=2, ckpt_every=2, max_recoveries=2)
+    tr = Trainer(cfg, tmp_path, synthetic_store(128), progress=False)
+    _inject(tr, lambda s: True, _nan)
+    with pytest.raises(DivergenceError, match="after 2 restores"):
+        tr.fit()
+
+
+def test_interrupt_checkpoints_at_a_step_boundary(tmp_path):
+    import os
+    import signal
+
+    cfg = tiny_config(steps=50, batch=16, ckpt_every=100)
+    tr = Trainer(cfg, tmp_path, synthetic_store(128), progress=False)
+    _inject(tr, lambda s: s == 3, lambda t: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        tr.fit()
+    path, state = ckpt.load_latest(tmp_path / "checkpoints")
+    assert state["step"] == 3 and tr.step_count == 3
+    assert (tmp_path / "report.md").is_file()

@@ -327,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        from .train import DivergenceError
+
+        if isinstance(e, DivergenceError) and not args.debug:
+            print(f"infogan {args.cmd}: error: {e}", file=sys.stderr)
+            return 3
+        raise
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ class TrainConfig:
     ckpt_every: int = 500  # steps between checkpoints
     keep_ckpts: int = 3  # checkpoints kept (oldest removed first)
     eval_samples: int = 10000  # fresh samples for the L_I estimate at evaluation
+    max_recoveries: int = 3  # divergence: restores of the last good checkpoint before giving up
+    recovery_lr_factor: float = 0.5  # divergence: both learning rates are multiplied by this per restore
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,8 @@ def validate(cfg: Config) -> None:
         (t.ckpt_every >= 1, f"train.ckpt_every must be >= 1, got {t.ckpt_every}"),
         (t.keep_ckpts >= 1, f"train.keep_ckpts must be >= 1, got {t.keep_ckpts}"),
         (t.eval_samples >= 1, f"train.eval_samples must be >= 1, got {t.eval_samples}"),
+        (t.max_recoveries >= 0, f"train.max_recoveries must be >= 0, got {t.max_recoveries}"),
+        (0 < t.recovery_lr_factor <= 1, f"train.recovery_lr_factor must be in (0, 1], got {t.recovery_lr_factor}"),
         (m.q_hidden >= 1, f"model.q_hidden must be >= 1, got {m.q_hidden}"),
         (t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
          f"train.device must be auto, cpu, cuda or cuda:N, got {t.device!r}"),

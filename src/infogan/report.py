@@ -20,6 +20,8 @@ def read_metrics(run_dir: Path) -> tuple[list[dict], list[dict]]:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if "event" in r:
+                continue
             (evals if "eval" in r else rows).append(r)
     return rows, evals
 

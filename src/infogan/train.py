@@ -85,6 +85,7 @@ class Trainer:
         self.opt_g = _adam(self.G.parameters(), cfg.optim.lr_g, cfg, self.device)
         self.gen = torch.Generator().manual_seed(t.seed)
         self.step_count = 0
+        self.recoveries = 0
         self.d_params = list(self.D.parameters())
         self.g_params = list(self.G.parameters())
 
@@ -99,6 +100,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": self.gen.get_state(),
+            "recoveries": self.recoveries,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -108,6 +110,15 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.gen.set_state(state["rng"])
         self.step_count = int(state["step"])
+        self.recoveries = int(state.get("recoveries", 0))
+        self._apply_lr_scale()
+
+    def _apply_lr_scale(self) -> None:
+        """Learning rates after ``recoveries`` divergence restores (see ``recover``)."""
+        scale = self.cfg.train.recovery_lr_factor ** self.recoveries
+        for opt, lr in ((self.opt_d, self.cfg.optim.lr_d), (self.opt_g, self.cfg.optim.lr_g)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
 
     # ---- one step -----------------------------------------------------------------------------
     def sample_latents(self, n: int) -> Latents:
@@ -157,46 +168,61 @@ class Trainer:
         last_eval: dict = {}
         interrupted = False
 
-        def on_sigterm(signum, frame):  # treat like Ctrl-C: checkpoint and leave cleanly
-            raise KeyboardInterrupt
+        # Ctrl-C / SIGTERM set a flag; the loop stops between steps, so the final checkpoint never
+        # holds a half-applied update.
+        stop = {"signal": None}
 
-        old = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
+        def on_signal(signum, frame):
+            if stop["signal"] is not None:  # a second Ctrl-C: leave now
+                raise KeyboardInterrupt
+            stop["signal"] = signum
+
+        handlers = {}
+        if _main_thread():
+            handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if not ckpt.list_checkpoints(self.run_dir / "checkpoints"):
+            self.save()  # step-0 checkpoint: something to go back to if training diverges early
         bar = _progress(total, self.step_count, self.progress)
         acc: dict[str, torch.Tensor] = {}
         n_acc, t_last, s_last = 0, time.perf_counter(), self.step_count
+        self._mf = open(metrics_path, "a")
         try:
-            with open(metrics_path, "a") as mf:
-                while self.step_count < total:
-                    parts = self.step()
-                    for k, v in parts.items():
-                        acc[k] = acc.get(k, 0.0) + v
-                    n_acc += 1
-                    s = self.step_count
-                    if s % t.log_every == 0 or s == total:
-                        now = time.perf_counter()
-                        row = {k: float(v) / n_acc for k, v in acc.items()}  # one host sync per log line
-                        if not all(math.isfinite(v) for v in row.values()):
-                            raise FloatingPointError(f"non-finite loss at step {s}: {row}")
-                        row["it_s"] = (s - s_last) / max(now - t_last, 1e-9)
-                        t_last, s_last, acc, n_acc = now, s, {}, 0
-                        self._write(mf, tb, {"step": s, **row})
-                        bar.set_postfix_str(_postfix(row), refresh=False)
-                    bar.update(1)
-                    if (t.eval_every and s % t.eval_every == 0) or s == total:
-                        last_eval = self.evaluate_now()
-                        self._write(mf, tb, {"step": s, "eval": last_eval})
-                        self.figures()
-                    if s % t.ckpt_every == 0 or s == total:
-                        self.save()
-        except KeyboardInterrupt:
-            interrupted = True
-            self.log(f"\ninterrupted at step {self.step_count}: writing a checkpoint")
-            self.save()
+            while self.step_count < total and stop["signal"] is None:
+                parts = self.step()
+                for k, v in parts.items():
+                    acc[k] = acc.get(k, 0.0) + v
+                n_acc += 1
+                s = self.step_count
+                bar.update(1)
+                if s % t.log_every == 0 or s == total:
+                    now = time.perf_counter()
+                    row = {k: float(v) / n_acc for k, v in acc.items()}  # one host sync per log line
+                    acc, n_acc = {}, 0
+                    if not (all(math.isfinite(v) for v in row.values()) and self.weights_finite()):
+                        self.recover(s, row)
+                        bar.n = self.step_count
+                        t_last, s_last = time.perf_counter(), self.step_count
+                        continue
+                    row["it_s"] = (s - s_last) / max(now - t_last, 1e-9)
+                    t_last, s_last = now, s
+                    self._write(tb, {"step": s, **row})
+                    bar.set_postfix_str(_postfix(row), refresh=False)
+                if (t.eval_every and s % t.eval_every == 0) or s == total:
+                    last_eval = self.evaluate_now()
+                    self._write(tb, {"step": s, "eval": last_eval})
+                    self.figures()
+                if s % t.ckpt_every == 0 or s == total:
+                    self.save()
+            if stop["signal"] is not None:
+                interrupted = True
+                self.log(f"\ninterrupted at step {self.step_count}: writing a checkpoint")
+                self.save()
         finally:
             bar.close()
             tb.close()
-            if old is not None:
-                signal.signal(signal.SIGTERM, old)
+            self._mf.close()
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
         from .report import write_report  # the report reads the run directory
 
         write_report(self.run_dir)
@@ -204,9 +230,41 @@ class Trainer:
             raise KeyboardInterrupt
         return last_eval
 
-    def _write(self, mf, tb: ScalarWriter, row: dict) -> None:
-        mf.write(json.dumps(row) + "\n")
-        mf.flush()
+    def weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in (*self.g_params, *self.d_params))
+
+    def recover(self, step: int, row: dict) -> None:
+        """Divergence policy: restore the newest good checkpoint and scale both learning rates by
+        ``train.recovery_lr_factor`` (cumulatively), at most ``train.max_recoveries`` times; then stop."""
+        t = self.cfg.train
+        if self.recoveries >= t.max_recoveries:
+            raise DivergenceError(
+                f"training diverged at step {step} (non-finite loss or weights) after {self.recoveries} "
+                f"restores with learning rates scaled by {t.recovery_lr_factor}; lower optim.lr_d/optim.lr_g "
+                f"or raise train.max_recoveries. Last good checkpoint is in {self.run_dir / 'checkpoints'}"
+            )
+        path, state = ckpt.load_latest(self.run_dir / "checkpoints", warn=self.log)
+        recoveries = self.recoveries + 1
+        self.load_state(state)
+        self.recoveries = recoveries
+        self._apply_lr_scale()
+        # Later steps must not reuse the exact randomness that led to the divergence.
+        self.gen.manual_seed(t.seed + 1_000_003 * recoveries + self.step_count)
+        # Lines logged after the restored step describe a trajectory that no longer exists.
+        self._mf.close()
+        truncate_metrics(self.run_dir, self.step_count)
+        self._mf = open(self.run_dir / "metrics.jsonl", "a")
+        event = {"step": self.step_count, "event": "diverged", "diverged_at": step, "recoveries": recoveries,
+                 "lr_scale": t.recovery_lr_factor ** recoveries,
+                 "losses": {k: (v if math.isfinite(v) else None) for k, v in row.items()}}
+        self._mf.write(json.dumps(event) + "\n")
+        self._mf.flush()
+        self.log(f"\nwarning: non-finite loss or weights at step {step}; restored {path.name}, learning rates x"
+                 f"{event['lr_scale']:g} (restore {recoveries} of at most {t.max_recoveries})")
+
+    def _write(self, tb: ScalarWriter, row: dict) -> None:
+        self._mf.write(json.dumps(row) + "\n")
+        self._mf.flush()
         flat = {}
         for k, v in row.items():
             if k == "step":
@@ -232,6 +290,10 @@ class Trainer:
         from .figures import write_figures
 
         write_figures(self.G, self.spec, self.run_dir, self.step_count, self.cfg.train.seed)
+
+
+class DivergenceError(RuntimeError):
+    """Training kept diverging after the allowed restores."""
 
 
 def _main_thread() -> bool:

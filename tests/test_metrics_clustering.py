@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from infogan.metrics import ari, cluster_accuracy, cluster_mapping, nmi, purity
+
+
+def test_relabelled_perfect_clustering_scores_one():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 5000)
+    perm = rng.permutation(10)
+    pred = perm[labels]
+    assert cluster_accuracy(pred, labels) == 1.0
+    assert nmi(pred, labels) == pytest.approx(1.0)
+    assert ari(pred, labels) == pytest.approx(1.0)
+    assert purity(pred, labels) == 1.0
+    assert cluster_mapping(pred, labels) == {int(perm[i]): i for i in range(10)}
+
+
+def test_random_clustering_is_near_chance():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 10000)
+    pred = rng.integers(0, 10, 10000)
+    assert 0.09 < cluster_accuracy(pred, labels) < 0.13
+    assert nmi(pred, labels) < 0.01
+    assert abs(ari(pred, labels)) < 0.01
+
+
+def test_known_partial_answer():
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    pred = np.array([5, 5, 7, 7, 7, 7, 9, 9, 9, 9])  # one 0 sent to the 1-cluster
+    assert cluster_accuracy(pred, labels) == pytest.approx(0.9)
+    assert purity(pred, labels) == pytest.approx(0.9)
+
+
+def test_merged_classes_cost_accuracy():
+    labels = np.repeat(np.arange(10), 100)
+    pred = labels.copy()
+    pred[pred == 9] = 4  # 4 and 9 merged, as InfoGAN often does
+    assert cluster_accuracy(pred, labels) == pytest.approx(0.9)
+
+
+def test_length_mismatch_raises():
+    with pytest.raises(ValueError, match="differ in length"):
+        cluster_accuracy(np.zeros(3), np.zeros(4))
