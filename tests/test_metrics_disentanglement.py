@@ -69,8 +69,8 @@ def rotated_rep(x):
     return standardised(x) @ ROT.T
 
 
-def permuted_rep(x):
-    return decode(x)[:, PERM]
+def permuted_rep(x):  # the rotated code with its dimensions permuted: non-trivial scores to compare
+    return rotated_rep(x)[:, PERM]
 
 
 def constant_rep(x):
@@ -207,7 +207,9 @@ def test_rotated_code_stays_informative(scores):
 
 @pytest.mark.parametrize("metric", ["mig", "dci_d", "dci_c", "dci_i", "sap", "modularity", "explicitness"])
 def test_permuting_code_dimensions_changes_nothing(scores, metric):
-    assert scores["permuted"][metric] == pytest.approx(scores["identity"][metric], abs=1e-6)
+    # the gradient-boosted trees break ties between equally good splits by feature order: DCI moves by ~1e-5
+    tol = 1e-3 if metric.startswith("dci") else 1e-9
+    assert scores["permuted"][metric] == pytest.approx(scores["rotated"][metric], abs=tol)
 
 
 def test_permutation_invariance_of_sampling_metrics(data):
@@ -415,3 +417,13 @@ def test_factor_grid_errors():
         d.sample_observations_from_factors(np.array([[0, 4, 0]]), 0)
     with pytest.raises(ValueError, match=r"factors must have 3 columns"):
         d.sample_observations_from_factors(np.array([[0, 1]]), 0)
+
+
+def test_explicitness_standardises_codes():
+    # codes are standardised with the training statistics, so a per-dimension affine rescaling changes nothing
+    g = np.random.default_rng(0)
+    y = g.integers(0, 3, size=(200, 2))
+    z = y + 0.8 * g.normal(size=y.shape)
+    a = explicitness(z, y, z, y, rng=0)
+    b = explicitness(z * [1000.0, 0.001] + 5.0, y, z * [1000.0, 0.001] + 5.0, y, rng=0)
+    assert 0.6 < a["test"] < 0.95 and b["test"] == pytest.approx(a["test"], abs=1e-4)
