@@ -6,7 +6,7 @@ permute the code dimensions. Sample counts are far below disentanglement_lib's d
 the thresholds leave room for that noise.
 """
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -33,7 +33,7 @@ F = len(SIZES)
 CHANCE = 1 / F  # chance level of the BetaVAE / FactorVAE classifiers (uniformly chosen fixed factor)
 N_TRAIN, N_TEST = 600, 300
 QUICK_GBT = {"n_estimators": 20}  # DCI with fewer trees than sklearn's 100, for speed
-QUICK_SAMPLING = dict(batch_size=16, num_train=150, num_eval=150)
+QUICK_SAMPLING = {"batch_size": 16, "num_train": 150, "num_eval": 150}
 
 
 def make_grid():
@@ -119,7 +119,7 @@ REPS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def scores_of(name):
     """Every score of one representation, computed on first use and cached for the session."""
     images, classes = make_grid()
@@ -214,7 +214,7 @@ def test_permuting_code_dimensions_changes_nothing(scores, metric):
 
 def test_permutation_invariance_of_sampling_metrics(data):
     # same seed -> same sampled factors; the scores depend on the code dimensions only through their set
-    fast = dict(batch_size=8, num_train=60, num_eval=60)
+    fast = {"batch_size": 8, "num_train": 60, "num_eval": 60}
     for fn, kw in [(beta_vae_score, {}), (factor_vae_score, {"num_variance_estimate": 100})]:
         a = fn(rotated_rep, data, 7, **fast, **kw)
         b = fn(lambda x: rotated_rep(x)[:, PERM], data, 7, **fast, **kw)
@@ -285,8 +285,9 @@ def test_factor_vae_prunes_collapsed_dimension(data):
 
     r = factor_vae_score(rep, data, 0, batch_size=16, num_train=60, num_eval=60, num_variance_estimate=200)
     assert r["num_active_dims"] == 3 and r["eval_accuracy"] == 1.0
-    r0 = factor_vae_score(rep, data, 0, batch_size=16, num_train=60, num_eval=60, num_variance_estimate=200,
-                          prune_threshold=0.0)
+    r0 = factor_vae_score(
+        rep, data, 0, batch_size=16, num_train=60, num_eval=60, num_variance_estimate=200, prune_threshold=0.0
+    )
     assert r0["num_active_dims"] == 4
 
 
@@ -338,19 +339,42 @@ def test_factor_grid_duplicates_pick_each_copy():
 
 
 def test_compute_all_keys_and_subset_independence(data):
-    kw = dict(num_train=300, num_test=150, batch_size=8, num_eval=40, num_variance_estimate=100,
-              beta_vae_num_train=40, factor_vae_num_train=40, gbt_params={"n_estimators": 5})
+    kw = {
+        "num_train": 300,
+        "num_test": 150,
+        "batch_size": 8,
+        "num_eval": 40,
+        "num_variance_estimate": 100,
+        "beta_vae_num_train": 40,
+        "factor_vae_num_train": 40,
+        "gbt_params": {"n_estimators": 5},
+    }
     full = compute_all(identity_rep, data, 0, **kw)
     assert set(full) == {
-        "beta_vae", "beta_vae_train", "factor_vae", "factor_vae_train", "factor_vae_num_active_dims", "mig",
-        "dci_disentanglement", "dci_completeness", "dci_informativeness", "dci_informativeness_train", "sap",
-        "modularity", "explicitness", "explicitness_train",
+        "beta_vae",
+        "beta_vae_train",
+        "factor_vae",
+        "factor_vae_train",
+        "factor_vae_num_active_dims",
+        "mig",
+        "dci_disentanglement",
+        "dci_completeness",
+        "dci_informativeness",
+        "dci_informativeness_train",
+        "sap",
+        "modularity",
+        "explicitness",
+        "explicitness_train",
     }
     assert all(isinstance(v, float) for v in full.values())
     assert full["mig"] >= 0.9 and full["factor_vae"] >= 0.9
     part = compute_all(identity_rep, data, 0, metrics=["mig", "factor_vae"], **kw)
-    assert part == {k: full[k] for k in part} and set(part) == {"mig", "factor_vae", "factor_vae_train",
-                                                                 "factor_vae_num_active_dims"}
+    assert part == {k: full[k] for k in part} and set(part) == {
+        "mig",
+        "factor_vae",
+        "factor_vae_train",
+        "factor_vae_num_active_dims",
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------

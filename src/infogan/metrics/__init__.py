@@ -21,15 +21,13 @@ from .disentanglement import (
 )
 
 __all__ = [
-    "ari",
-    "cluster_accuracy",
-    "cluster_mapping",
-    "nmi",
-    "purity",
     "ALL_METRICS",
     "FactorGridData",
     "GroundTruthData",
+    "ari",
     "beta_vae_score",
+    "cluster_accuracy",
+    "cluster_mapping",
     "compute_all",
     "dci",
     "dci_from_importance",
@@ -40,6 +38,8 @@ __all__ = [
     "histogram_discretize",
     "mig",
     "modularity",
+    "nmi",
+    "purity",
     "sample_codes",
     "sap",
 ]

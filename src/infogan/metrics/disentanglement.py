@@ -20,27 +20,28 @@ codes are rows (N, D), not disentanglement_lib's (D, N) columns; mutual informat
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 __all__ = [
-    "GroundTruthData",
+    "ALL_METRICS",
     "FactorGridData",
-    "sample_codes",
-    "histogram_discretize",
-    "discrete_mutual_info",
-    "discrete_entropy",
+    "GroundTruthData",
     "beta_vae_score",
-    "factor_vae_score",
-    "mig",
+    "compute_all",
     "dci",
     "dci_from_importance",
-    "sap",
-    "modularity",
+    "discrete_entropy",
+    "discrete_mutual_info",
     "explicitness",
-    "compute_all",
-    "ALL_METRICS",
+    "factor_vae_score",
+    "histogram_discretize",
+    "mig",
+    "modularity",
+    "sample_codes",
+    "sap",
 ]
 
 RepresentationFn = Callable[[np.ndarray], np.ndarray]
@@ -106,9 +107,7 @@ def _pair(codes, factors, *, min_n: int, min_dims: int = 1, min_factors: int = 1
     c = _codes(codes, "codes" + suffix, min_dims)
     f = _factors(factors, "factors" + suffix, min_factors)
     if c.shape[0] != f.shape[0]:
-        raise ValueError(
-            f"codes{suffix} and factors{suffix} differ in number of samples: {c.shape[0]} vs {f.shape[0]}"
-        )
+        raise ValueError(f"codes{suffix} and factors{suffix} differ in number of samples: {c.shape[0]} vs {f.shape[0]}")
     if c.shape[0] < min_n:
         raise ValueError(f"need at least {min_n} samples, got codes{suffix} with {c.shape[0]} rows")
     return c, f
@@ -216,7 +215,8 @@ class FactorGridData(GroundTruthData):
         over = classes >= np.asarray(sizes)
         if over.any():
             j = int(np.argwhere(over)[0, 1])
-            raise ValueError(f"factor_classes[:, {j}] has class {int(classes[:, j].max())} >= factor_sizes[{j}] = {sizes[j]}")
+            top = int(classes[:, j].max())
+            raise ValueError(f"factor_classes[:, {j}] has class {top} >= factor_sizes[{j}] = {sizes[j]}")
         self.images = images
         self.factor_classes = classes
         self.factor_sizes = sizes
@@ -833,6 +833,7 @@ def explicitness(codes, factors, codes_test, factors_test, rng=None) -> dict[str
         clf = LogisticRegression(random_state=seed).fit(c, f[:, j])
         train.append(_roc_auc_macro(f[:, j], clf.predict_proba(c), clf.classes_))
         test.append(_roc_auc_macro(ft[:, j], clf.predict_proba(ct), clf.classes_))
+
     def mean(values):  # nan only if no factor had a class with both positives and negatives in the split
         values = [v for v in values if not np.isnan(v)]
         return float(np.mean(values)) if values else float("nan")
@@ -907,15 +908,26 @@ def compute_all(
         zt, yt = sample_codes(representation_fn, data, num_test, g, chunk_size=chunk_size)
     if "beta_vae" in chosen:
         r = beta_vae_score(
-            representation_fn, data, child["beta_vae"], batch_size=batch_size,
-            num_train=beta_vae_num_train or num_train, num_eval=num_eval, chunk_size=chunk_size,
+            representation_fn,
+            data,
+            child["beta_vae"],
+            batch_size=batch_size,
+            num_train=num_train if beta_vae_num_train is None else beta_vae_num_train,
+            num_eval=num_eval,
+            chunk_size=chunk_size,
         )
         out["beta_vae"], out["beta_vae_train"] = r["eval_accuracy"], r["train_accuracy"]
     if "factor_vae" in chosen:
         r = factor_vae_score(
-            representation_fn, data, child["factor_vae"], batch_size=batch_size,
-            num_train=factor_vae_num_train or num_train, num_eval=num_eval,
-            num_variance_estimate=num_variance_estimate, prune_threshold=prune_threshold, chunk_size=chunk_size,
+            representation_fn,
+            data,
+            child["factor_vae"],
+            batch_size=batch_size,
+            num_train=num_train if factor_vae_num_train is None else factor_vae_num_train,
+            num_eval=num_eval,
+            num_variance_estimate=num_variance_estimate,
+            prune_threshold=prune_threshold,
+            chunk_size=chunk_size,
         )
         out["factor_vae"], out["factor_vae_train"] = r["eval_accuracy"], r["train_accuracy"]
         out["factor_vae_num_active_dims"] = r["num_active_dims"]
@@ -924,7 +936,8 @@ def compute_all(
     if "dci" in chosen:
         r = dci(z, y, zt, yt, child["dci"], gbt_params=gbt_params)
         out["dci_disentanglement"], out["dci_completeness"] = r["disentanglement"], r["completeness"]
-        out["dci_informativeness"], out["dci_informativeness_train"] = r["informativeness_test"], r["informativeness_train"]
+        out["dci_informativeness"] = r["informativeness_test"]
+        out["dci_informativeness_train"] = r["informativeness_train"]
     if "sap" in chosen:
         out["sap"] = sap(z, y, zt, yt, child["sap"], continuous_factors=continuous_factors)
     if "modularity" in chosen:
