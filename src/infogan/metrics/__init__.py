@@ -1,5 +1,45 @@
 """Metrics: pure numpy functions on arrays (codes, labels, factors)."""
 
 from .clustering import ari, cluster_accuracy, cluster_mapping, nmi, purity
+from .disentanglement import (
+    ALL_METRICS,
+    FactorGridData,
+    GroundTruthData,
+    beta_vae_score,
+    compute_all,
+    dci,
+    dci_from_importance,
+    discrete_entropy,
+    discrete_mutual_info,
+    explicitness,
+    factor_vae_score,
+    histogram_discretize,
+    mig,
+    modularity,
+    sample_codes,
+    sap,
+)
 
-__all__ = ["ari", "cluster_accuracy", "cluster_mapping", "nmi", "purity"]
+__all__ = [
+    "ALL_METRICS",
+    "FactorGridData",
+    "GroundTruthData",
+    "ari",
+    "beta_vae_score",
+    "cluster_accuracy",
+    "cluster_mapping",
+    "compute_all",
+    "dci",
+    "dci_from_importance",
+    "discrete_entropy",
+    "discrete_mutual_info",
+    "explicitness",
+    "factor_vae_score",
+    "histogram_discretize",
+    "mig",
+    "modularity",
+    "nmi",
+    "purity",
+    "sample_codes",
+    "sap",
+]
