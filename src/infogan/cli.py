@@ -240,16 +240,47 @@ def cmd_report(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from .config import PRESETS
+    from .config import PRESET_SHAPES, PRESETS
     from .nets import build, count_params
 
     print(f"{'preset':<16}{'data':<16}{'latent':<28}{'G input':>8}{'G params':>12}{'D+Q params':>12}")
     for name, make in PRESETS.items():
         cfg = make()
-        shape = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}.get(cfg.data.name, (1, 28, 28))
+        shape = PRESET_SHAPES[name]
         G, D = build(cfg.model.arch, cfg.latent, shape, cfg.model.q_hidden)
         print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<28}{cfg.latent.input_dim:>8}"
               f"{count_params(G):>12,}{count_params(D):>12,}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import bench
+    from .config import preset
+
+    cfg = preset(args.preset).override(args.set or [])
+    t = replace(cfg.train, device=args.device or cfg.train.device)
+    if args.batch_size:
+        t = replace(t, batch_size=args.batch_size)
+    cfg = replace(cfg, train=t)
+    if args.steps < 1 or args.warmup < 0:
+        raise UserError(f"--steps must be >= 1 and --warmup >= 0, got {args.steps} and {args.warmup}")
+    log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
+    res = bench(cfg, steps=args.steps, warmup=args.warmup, reference=not args.no_reference, log=log)
+    if args.out:
+        from .checkpoint import atomic_write
+
+        atomic_write(Path(args.out), (json.dumps(res, indent=1) + "\n").encode())
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        print(f"{res['preset']} on {res['device']} ({res['threads']} threads), batch {res['batch_size']}: "
+              f"{res['ms_per_step']:.1f} ms/step, {res['images_per_s']:.0f} images/s, "
+              f"{res['effective_flops'] / 1e9:.1f} GFLOP/s ({100 * res['fraction_of_matmul_peak']:.0f}% of measured "
+              f"matmul peak {res['matmul_peak_flops'] / 1e9:.0f} GFLOP/s), peak memory {res['peak_memory_mib']:.0f} MiB")
+        if "speedup_vs_reference" in res:
+            print(f"eager reference: {res['reference_ms_per_step']:.1f} ms/step -> speed-up x{res['speedup_vs_reference']:.2f}")
+        if "mi_overhead_percent" in res:
+            print(f"plain GAN: {res['plain_gan_ms_per_step']:.1f} ms/step -> MI term costs {res['mi_overhead_percent']:+.1f}%")
     return 0
 
 
@@ -309,6 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run")
     r.add_argument("--baseline-run", help="baseline run to compare in Fig. 1 (default: a sibling found automatically)")
     r.set_defaults(func=cmd_report)
+
+    b = sub.add_parser("bench", help="time training steps against a plain eager reference loop")
+    b.add_argument("--preset", default="mnist")
+    b.add_argument("--steps", type=int, default=30, help="timed steps per loop")
+    b.add_argument("--warmup", type=int, default=5)
+    b.add_argument("--batch-size", type=int)
+    b.add_argument("--device")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE")
+    b.add_argument("--no-reference", action="store_true", help="skip the eager reference loop")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--out", help="also write the JSON result to this file")
+    b.set_defaults(func=cmd_bench)
 
     pr = sub.add_parser("presets", help="list presets")
     pr.set_defaults(func=cmd_presets)

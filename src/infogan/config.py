@@ -49,6 +49,8 @@ class TrainConfig:
     baseline: bool = False  # regular GAN with a Q head: Q learns L_I, G gets no MI gradient (Fig. 1)
     mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
     fixed_std: bool = False  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std)
+    cr_weight: float = 0.0  # InfoGAN-CR contrastive regularizer weight α (Lin et al. 2020); 0 = off
+    cr_gap: float = 0.0  # InfoGAN-CR: non-shared continuous codes of a pair differ by >= gap·(hi-lo)/2
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU threads for torch (0: torch's default)
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard lines
@@ -202,6 +204,10 @@ def validate(cfg: Config) -> None:
         (t.ckpt_every >= 1, f"train.ckpt_every must be >= 1, got {t.ckpt_every}"),
         (t.keep_ckpts >= 1, f"train.keep_ckpts must be >= 1, got {t.keep_ckpts}"),
         (t.eval_samples >= 1, f"train.eval_samples must be >= 1, got {t.eval_samples}"),
+        (t.cr_weight >= 0 and math.isfinite(t.cr_weight), f"train.cr_weight must be >= 0, got {t.cr_weight}"),
+        (0 <= t.cr_gap < 1, f"train.cr_gap must be in [0, 1), got {t.cr_gap}"),
+        (t.cr_weight == 0 or len(cfg.latent.codes) >= 2,
+         f"train.cr_weight={t.cr_weight} needs at least 2 latent codes, the spec has {len(cfg.latent.codes)}"),
         (t.max_recoveries >= 0, f"train.max_recoveries must be >= 0, got {t.max_recoveries}"),
         (0 < t.recovery_lr_factor <= 1, f"train.recovery_lr_factor must be in (0, 1], got {t.recovery_lr_factor}"),
         (m.q_hidden >= 1, f"model.q_hidden must be >= 1, got {m.q_hidden}"),
@@ -233,6 +239,9 @@ def _fashion_mnist() -> Config:
 
 
 PRESETS = {"mnist": _mnist, "fashion-mnist": _fashion_mnist}
+
+# Image shape (C, H, W) each preset's data set has; used where no data is loaded (bench, presets).
+PRESET_SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}
 
 
 def preset(name: str) -> Config:

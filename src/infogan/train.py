@@ -31,9 +31,9 @@ from . import checkpoint as ckpt
 from .config import Config
 from .data.store import ImageStore, to_float, to_uint8
 from .evaluate import evaluate
-from .latent import Latents
+from .latent import Latents, Uniform
 from .losses import d_loss, g_loss, mi_loss
-from .nets import build
+from .nets import build, build_classifier
 from .tb import ScalarWriter
 
 
@@ -88,6 +88,15 @@ class Trainer:
         self.recoveries = 0
         self.d_params = list(self.D.parameters())
         self.g_params = list(self.G.parameters())
+        # InfoGAN-CR: a separate classifier H sees a pair of images whose codes agree in one
+        # coordinate and predicts which; G and H both minimise its cross-entropy.
+        self.H = self.opt_h = None
+        if t.cr_weight > 0:
+            c, h, w = train_data.image_shape
+            self.H = build_classifier(cfg.model.arch, (2 * c, h, w), len(self.spec.codes), cfg.model.q_hidden)
+            self.H.to(self.device)
+            self.opt_h = _adam(self.H.parameters(), cfg.optim.lr_d, cfg, self.device)
+            self.h_params = list(self.H.parameters())
 
     # ---- state --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -101,6 +110,7 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "rng": self.gen.get_state(),
             "recoveries": self.recoveries,
+            **({"H": self.H.state_dict(), "opt_h": self.opt_h.state_dict()} if self.H is not None else {}),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -108,6 +118,9 @@ class Trainer:
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        if self.H is not None:
+            self.H.load_state_dict(state["H"])
+            self.opt_h.load_state_dict(state["opt_h"])
         self.gen.set_state(state["rng"])
         self.step_count = int(state["step"])
         self.recoveries = int(state.get("recoveries", 0))
@@ -116,7 +129,10 @@ class Trainer:
     def _apply_lr_scale(self) -> None:
         """Learning rates after ``recoveries`` divergence restores (see ``recover``)."""
         scale = self.cfg.train.recovery_lr_factor ** self.recoveries
-        for opt, lr in ((self.opt_d, self.cfg.optim.lr_d), (self.opt_g, self.cfg.optim.lr_g)):
+        pairs = [(self.opt_d, self.cfg.optim.lr_d), (self.opt_g, self.cfg.optim.lr_g)]
+        if self.opt_h is not None:
+            pairs.append((self.opt_h, self.cfg.optim.lr_d))
+        for opt, lr in pairs:
             for group in opt.param_groups:
                 group["lr"] = lr * scale
 
@@ -148,13 +164,49 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss_d.backward(inputs=self.d_params)
         fake.backward(grad_fake, inputs=self.g_params)
+        out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+        if self.H is not None:  # 4b. InfoGAN-CR: its gradient adds to G's, and trains H
+            loss_cr, acc_cr = self.cr_loss(B)
+            self.opt_h.zero_grad(set_to_none=True)
+            (t.cr_weight * loss_cr).backward(inputs=self.g_params + self.h_params)
+            self.opt_h.step()
+            out.update({"cr/loss": loss_cr.detach(), "cr/accuracy": acc_cr})
         # 5. updates
         self.opt_d.step()
         self.opt_g.step()
         self.step_count += 1
-        out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
         out.update({f"mi/{k}": v for k, v in parts.items()})
         return out
+
+    def cr_pairs(self, n: int) -> tuple[Latents, Latents, torch.Tensor]:
+        """Two latent batches whose codes agree in one coordinate ``shared`` (n,) per pair; noise
+        and the other codes are drawn independently (non-shared continuous codes at least
+        ``train.cr_gap`` apart, in half-ranges, the progressive variant of InfoGAN-CR)."""
+        a, b = self.sample_latents(n), self.sample_latents(n)
+        shared = torch.randint(len(self.spec.codes), (n,), generator=self.gen).to(self.device)
+        gap = self.cfg.train.cr_gap
+        for j, code in enumerate(self.spec.codes):
+            vb = b.codes[j]
+            if gap > 0 and isinstance(code, Uniform):
+                # reflect b's value away from a's until |a - b| >= gap·(hi - lo)/2
+                half = (code.hi - code.lo) / 2
+                d = vb - a.codes[j]
+                too_close = d.abs() < gap * half
+                push = torch.where(d >= 0, 1.0, -1.0) * gap * half
+                moved = a.codes[j] + push
+                moved = torch.where(moved > code.hi, a.codes[j] - gap * half, moved)
+                moved = torch.where(moved < code.lo, a.codes[j] + gap * half, moved)
+                vb = torch.where(too_close, moved, vb)
+            b.codes[j] = torch.where(shared == j, a.codes[j], vb)
+        return a, b, shared
+
+    def cr_loss(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b, shared = self.cr_pairs(n)
+        pair = torch.cat([self.G(self.spec.to_input(a)), self.G(self.spec.to_input(b))], 1)  # (n, 2C, H, W)
+        _, logits = self.H(pair)  # (n, L): which code the pair shares
+        logits = logits.float()
+        loss = torch.nn.functional.cross_entropy(logits, shared)
+        return loss, (logits.argmax(1) == shared).float().mean().detach()
 
     # ---- the loop -----------------------------------------------------------------------------
     def fit(self, total_steps: int | None = None) -> dict:

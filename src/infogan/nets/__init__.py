@@ -13,7 +13,7 @@ ARCHITECTURES: dict[str, Callable] = {
     "mnist": mnist.build,
 }
 
-__all__ = ["ARCHITECTURES", "build", "Discriminator", "Generator"]
+__all__ = ["ARCHITECTURES", "build", "build_classifier", "Discriminator", "Generator"]
 
 
 def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 128) -> tuple[Generator, Discriminator]:
@@ -24,6 +24,16 @@ def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 12
     init_weights(g)
     init_weights(d)
     return g, d
+
+
+def build_classifier(arch: str, image_shape: tuple[int, int, int], n_out: int, q_hidden: int = 128) -> Discriminator:
+    """D's architecture as a classifier: the trunk for ``image_shape`` with an ``n_out``-way head
+    (its Q head); used by InfoGAN-CR's pair classifier. The D head is unused."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; available: {', '.join(sorted(ARCHITECTURES))}")
+    _, d = ARCHITECTURES[arch](1, n_out, tuple(image_shape), q_hidden)
+    init_weights(d)
+    return d
 
 
 def count_params(m: nn.Module) -> int:
