@@ -284,6 +284,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from .config import preset
+    from .study import run_study
+
+    preset(args.preset)  # fail early on an unknown preset
+    if args.seeds < 1 or args.parallel < 1:
+        raise UserError(f"--seeds and --parallel must be >= 1, got {args.seeds} and {args.parallel}")
+    root = Path(args.root or f"runs/study-{args.preset}")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    summary = run_study(args.preset, seeds, root, args.steps, args.parallel, args.set or [],
+                        args.samples, log=lambda m: print(m, file=sys.stderr))
+    print((root / "study.md").read_text())
+    if args.json:
+        print(json.dumps({k: summary[k] for k in ("table", "selected")}, indent=1, default=str))
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -352,6 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.add_argument("--out", help="also write the JSON result to this file")
     b.set_defaults(func=cmd_bench)
+
+    st = sub.add_parser("study", help="train and evaluate several seeds; label-free model selection")
+    st.add_argument("--preset", default="mnist")
+    st.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    st.add_argument("--first-seed", type=int, default=0)
+    st.add_argument("--steps", type=int)
+    st.add_argument("--parallel", type=int, default=1, help="runs trained at once (each gets cpu_count/P threads)")
+    st.add_argument("--root", help="study directory (default runs/study-<preset>)")
+    st.add_argument("--samples", type=int, default=10000, help="fresh samples for L_I")
+    st.add_argument("--set", action="append", metavar="KEY=VALUE")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_study)
 
     pr = sub.add_parser("presets", help="list presets")
     pr.set_defaults(func=cmd_presets)

@@ -14,7 +14,7 @@ import torch
 from .data.store import ImageStore, to_float
 from .latent import LatentSpec
 from .losses import mi_loss
-from .metrics import cluster_accuracy
+from .metrics import ari, cluster_accuracy, nmi, purity
 
 
 @torch.no_grad()
@@ -68,13 +68,23 @@ def mi_on_samples(
     return {k: v / max(n, 1) for k, v in sums.items()}
 
 
+def real_data_mi(probs: np.ndarray) -> float:
+    """I(c; x) of Q's categorical posterior over real images (N, k), in nats: the entropy of the
+    average prediction minus the average entropy of a prediction. High when Q uses every
+    category and is confident on real data; needs no labels (as in IMSAT / IIC)."""
+    p = np.clip(probs.astype(np.float64), 1e-12, 1)
+    marg = p.mean(0)
+    return float(-(marg * np.log(marg)).sum() + (p * np.log(p)).sum(1).mean())
+
+
 def evaluate(
     G: torch.nn.Module, D: torch.nn.Module, spec: LatentSpec, output: str,
     test: ImageStore | None = None, n_samples: int = 10000, fixed_std: bool = False,
 ) -> dict:
     """All metrics the data supports: ``mi_lower_bound`` and ``entropy`` per code (nats),
-    ``mi_gap`` = H(c) - L_I for categorical codes, and ``cluster_accuracy`` per categorical code
-    when ``test`` has labels."""
+    ``mi_gap`` = H(c) - L_I for categorical codes, ``real_mi`` (label-free, on ``test``'s images),
+    and ``cluster_accuracy``, ``nmi``, ``ari``, ``purity`` per categorical code when ``test`` has
+    labels."""
     mi = mi_on_samples(G, D, spec, n_samples, fixed_std=fixed_std) if spec.codes else {}
     ent = spec.entropies()
     out: dict = {
@@ -82,13 +92,15 @@ def evaluate(
         "entropy": ent,
         "mi_gap": {c.name: ent[c.name] - mi[c.name] for c in spec.categorical},
     }
-    if test is not None and test.labels is not None and spec.categorical:
+    if test is not None and spec.categorical:
         q = q_outputs(D, test.images, output)
         post = posterior(spec, q, fixed_std)
-        labels = test.labels.numpy()
-        out["cluster_accuracy"] = {
-            c.name: cluster_accuracy(post[c.name].argmax(1), labels) for c in spec.categorical
-        }
+        # Label-free: Q's information about real images, I(c; x) ≈ H(E[p]) - E[H(p)].
+        out["real_mi"] = {c.name: real_data_mi(post[c.name]) for c in spec.categorical}
+        if test.labels is not None:
+            labels = test.labels.numpy()
+            for key, fn in (("cluster_accuracy", cluster_accuracy), ("nmi", nmi), ("ari", ari), ("purity", purity)):
+                out[key] = {c.name: fn(post[c.name].argmax(1), labels) for c in spec.categorical}
     for k, v in list(out.items()):
         if isinstance(v, dict):
             out[k] = {n: (float(x) if math.isfinite(float(x)) else None) for n, x in v.items()}
