@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 
 from .common import DataError, find_first, missing_message, search_dirs, warn
-from .folder import decode_source, is_archive
+from .folder import decode_source, has_images
 from .store import ImageStore
 
-__all__ = ["load_celeba", "read_celeba_index", "CELEBA_SOURCES", "CELEBA_INDEXES"]
+__all__ = ["CELEBA_INDEXES", "CELEBA_SOURCES", "load_celeba", "read_celeba_index"]
 
 CELEBA_SOURCES = (
     "img_align_celeba",
@@ -39,8 +39,14 @@ CELEBA_SOURCES = (
     "celeba_img_align_subset6000.tar",
 )
 CELEBA_INDEXES = ("celeba_subset6000_index.csv", "list_eval_partition.txt", "list_eval_partition.csv")
-SPLITS = {"train": "train", "validation": "validation", "val": "validation", "valid": "validation",
-          "test": "test", "all": "all"}
+SPLITS = {
+    "train": "train",
+    "validation": "validation",
+    "val": "validation",
+    "valid": "validation",
+    "test": "test",
+    "all": "all",
+}
 _PARTITION = {"0": "train", "1": "validation", "2": "test"}
 
 
@@ -69,8 +75,9 @@ def read_celeba_index(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
     name_col = next((c for c in ("filename", "image_id") if c in cols), None)
     split_col = next((c for c in ("source_split", "split", "partition") if c in cols), None)
     if name_col is None or split_col is None:
-        raise DataError(f"{path}: columns {sorted(cols)}; expected filename (or image_id) and source_split "
-                        f"(or split, partition)")
+        raise DataError(
+            f"{path}: columns {sorted(cols)}; expected filename (or image_id) and source_split (or split, partition)"
+        )
     for i, r in enumerate(rows, 2):
         s = _PARTITION.get(r[split_col], r[split_col])
         if s not in ("train", "validation", "test"):
@@ -82,11 +89,17 @@ def read_celeba_index(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
 def _locate(data_dir) -> tuple[Path, list[Path]]:
     dirs = search_dirs("celeba", data_dir)
     src = find_first(CELEBA_SOURCES, dirs)
-    if src is None and data_dir and (is_archive(Path(data_dir)) or Path(data_dir).is_dir()):
+    if src is None and data_dir and has_images(Path(data_dir)):
         src = Path(data_dir)  # data_dir is the folder/archive of JPEGs itself
     if src is None:
-        raise DataError(missing_message("celeba", CELEBA_SOURCES, dirs,
-                                        "CelebA has no automatic download (Google Drive, non-commercial licence)"))
+        raise DataError(
+            missing_message(
+                "celeba",
+                CELEBA_SOURCES,
+                dirs,
+                "CelebA has no automatic download (Google Drive, non-commercial licence)",
+            )
+        )
     return src, dirs
 
 
@@ -134,25 +147,41 @@ def load_celeba(
         if not select:
             raise DataError(f"{idx_path}: no images in split {split!r}")
     elif rows is None and split not in ("all", "train"):
-        raise DataError(f"{src}: no split index found (looked for {', '.join(CELEBA_INDEXES)} in {src.parent} and "
-                        f"the data dirs); pass index=FILE or use split='all'")
+        raise DataError(
+            f"{src}: no split index found (looked for {', '.join(CELEBA_INDEXES)} in {src.parent} and "
+            f"the data dirs); pass index=FILE or use split='all'"
+        )
     if limit is not None and select is not None:
         select, limit = select[: max(0, int(limit))], None
-    d = decode_source(src, size, channels, crop=crop, on_bad=on_bad, select=select, limit=limit, cache=cache,
-                      workers=workers, progress=progress)
+    d = decode_source(
+        src,
+        size,
+        channels,
+        crop=crop,
+        on_bad=on_bad,
+        select=select,
+        limit=limit,
+        cache=cache,
+        workers=workers,
+        progress=progress,
+    )
 
     base = [Path(n).name for n in d.names]
     if select is not None:
         missing = sorted(set(select) - set(base) - {Path(s).name for s, _ in d.skipped})
         if missing:
-            msg = (f"{src}: {len(missing)} images of the {split} split in {idx_path.name} are not in the archive "
-                   f"(first: {', '.join(missing[:5])})")
+            msg = (
+                f"{src}: {len(missing)} images of the {split} split in {idx_path.name} are not in the archive "
+                f"(first: {', '.join(missing[:5])})"
+            )
             if on_bad == "error":
                 raise DataError(msg + "; pass on_bad='skip' to go on without them")
             warn(msg)
     if verify and rows is not None:
         bad = [b for b, h in zip(base, d.md5) if b in rows and rows[b][1] and rows[b][1] != h]
         if bad:
-            raise DataError(f"{src}: {len(bad)} images do not match the md5 in {idx_path.name} (first: "
-                            f"{', '.join(bad[:5])}); the files are corrupt or another version (pass verify=False)")
+            raise DataError(
+                f"{src}: {len(bad)} images do not match the md5 in {idx_path.name} (first: "
+                f"{', '.join(bad[:5])}); the files are corrupt or another version (pass verify=False)"
+            )
     return ImageStore(torch.from_numpy(d.images), name=f"celeba-{split}")

@@ -12,8 +12,9 @@ import os
 import time
 import urllib.request
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .idx import DataError, cache_dir, search_dirs
 
@@ -21,14 +22,14 @@ __all__ = [
     "DataError",
     "DataWarning",
     "cache_dir",
-    "search_dirs",
-    "md5sum",
-    "find_first",
     "download",
+    "find_first",
     "key_of",
+    "md5sum",
     "one_line",
-    "write_json_atomic",
+    "search_dirs",
     "warn",
+    "write_json_atomic",
 ]
 
 

@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from .common import (DataError, cache_dir, download as fetch, key_of, md5sum, missing_message, one_line,
-                     search_dirs, warn)
+from .common import DataError, cache_dir, key_of, md5sum, missing_message, one_line, search_dirs, warn
+from .common import download as fetch
 from .store import ImageStore
 
-__all__ = ["load_dsprites", "make_dsprites", "DSPRITES_FILE", "FACTOR_NAMES", "LATENT_NAMES", "FACTOR_SIZES"]
+__all__ = ["DSPRITES_FILE", "FACTOR_NAMES", "FACTOR_SIZES", "LATENT_NAMES", "load_dsprites", "make_dsprites"]
 
 DSPRITES_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 DSPRITES_MD5 = "7da33b31b13a06f4b04a70402ce90c2e"  # the official file (as cited by several loaders)
@@ -48,6 +48,7 @@ _CACHE_VERSION = 1
 
 
 # ---- loading ----------------------------------------------------------------------------------------
+
 
 def _npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
     version = np.lib.format.read_magic(f)
@@ -95,9 +96,15 @@ def load_dsprites(
     path, dirs = _find(data_dir)
     if path is None:
         if not download:
-            raise DataError(missing_message("dsprites", [DSPRITES_FILE], dirs,
-                                            f"or copy it into {cache_dir() / 'dsprites'}, or write a re-creation "
-                                            f"with infogan.data.dsprites.make_dsprites"))
+            raise DataError(
+                missing_message(
+                    "dsprites",
+                    [DSPRITES_FILE],
+                    dirs,
+                    f"or copy it into {cache_dir() / 'dsprites'}, or write a re-creation "
+                    f"with infogan.data.dsprites.make_dsprites",
+                )
+            )
         try:
             path = fetch(DSPRITES_URLS, cache_dir() / "dsprites" / DSPRITES_FILE, DSPRITES_MD5)
         except DataError as e:
@@ -107,34 +114,45 @@ def load_dsprites(
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise DataError(f"{path}: not a readable .npz ({one_line(e, 80)}); the file is truncated or not the "
-                        f"dSprites npz (delete it to re-download)") from None
+        raise DataError(
+            f"{path}: not a readable .npz ({one_line(e, 80)}); the file is truncated or not the "
+            f"dSprites npz (delete it to re-download)"
+        ) from None
     with zf:
         members = set(zf.namelist())
         need = {"imgs.npy", "latents_classes.npy", "latents_values.npy"}
         if not need <= members:
-            raise DataError(f"{path}: holds {sorted(members)}; expected the dSprites arrays imgs, latents_classes, "
-                            f"latents_values")
+            raise DataError(
+                f"{path}: holds {sorted(members)}; expected the dSprites arrays imgs, latents_classes, latents_values"
+            )
         recreated = RECREATION_TAG + ".npy" in members
         if verify and not recreated and path.name == DSPRITES_FILE:
             got = md5sum(path)
             if got != DSPRITES_MD5:
-                raise DataError(f"{path}: md5 {got} does not match the official {DSPRITES_MD5}; the file is corrupt "
-                                f"or not the official dSprites npz (delete it to re-download, or pass verify=False)")
+                raise DataError(
+                    f"{path}: md5 {got} does not match the official {DSPRITES_MD5}; the file is corrupt "
+                    f"or not the official dSprites npz (delete it to re-download, or pass verify=False)"
+                )
         with zf.open("latents_classes.npy") as f:
             classes = np.lib.format.read_array(f)
         with zf.open("imgs.npy") as f:
             shape, fortran, dtype = _npy_header(f)
         n = shape[0] if shape else 0
         if len(shape) != 3 or shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or dtype != np.uint8 or fortran:
-            raise DataError(f"{path}: imgs is {dtype} {shape}{' (Fortran order)' if fortran else ''}; expected uint8 "
-                            f"(N, 64, 64) in C order")
+            raise DataError(
+                f"{path}: imgs is {dtype} {shape}{' (Fortran order)' if fortran else ''}; expected uint8 "
+                f"(N, 64, 64) in C order"
+            )
         if classes.shape != (n, 6) or not np.issubdtype(classes.dtype, np.integer):
             raise DataError(f"{path}: latents_classes is {classes.dtype} {classes.shape}; expected integers ({n}, 6)")
 
         # 2. imgs: decompress once into a cached 0/255 (N, 1, 64, 64) .npy, memory-mapped
         st = path.stat()
-        cfile = cache_dir() / "dsprites" / f"{path.stem}-{key_of(_CACHE_VERSION, str(path.resolve()), st.st_size, st.st_mtime_ns)}.npy"
+        cfile = (
+            cache_dir()
+            / "dsprites"
+            / f"{path.stem}-{key_of(_CACHE_VERSION, str(path.resolve()), st.st_size, st.st_mtime_ns)}.npy"
+        )
         images = _load_cache(cfile, n) if cache else None
         if images is None:
             images = _decompress(zf, path, n, cfile if cache else None, progress)
@@ -176,8 +194,10 @@ def _decompress(zf: zipfile.ZipFile, path: Path, n: int, cfile: Path | None, pro
     rows = 16384
     show = n >= 100_000 if progress is None else progress
     try:
-        with zf.open("imgs.npy") as f, tqdm(total=n, desc=f"decompressing {path.name}", unit="img",
-                                            disable=not show) as bar:
+        with (
+            zf.open("imgs.npy") as f,
+            tqdm(total=n, desc=f"decompressing {path.name}", unit="img", disable=not show) as bar,
+        ):
             _npy_header(f)
             for s in range(0, n, rows):
                 k = min(rows, n - s)
@@ -187,7 +207,7 @@ def _decompress(zf: zipfile.ZipFile, path: Path, n: int, cfile: Path | None, pro
                 a = np.frombuffer(buf, np.uint8).reshape(k, 1, IMAGE_SIDE, IMAGE_SIDE)
                 if a.max(initial=0) > 1:
                     raise DataError(f"{path}: imgs holds values up to {a.max()}; expected the binary 0/1 dSprites")
-                np.multiply(a, 255, out=out[s: s + k])
+                np.multiply(a, 255, out=out[s : s + k])
                 bar.update(k)
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         if cfile is not None:
@@ -209,6 +229,7 @@ def _decompress(zf: zipfile.ZipFile, path: Path, n: int, cfile: Path | None, pro
 
 # ---- re-creation ------------------------------------------------------------------------------------
 
+
 def factor_values(factor_sizes: Sequence[int] = FACTOR_SIZES) -> list[np.ndarray]:
     """The published value grid of each latent, with ``factor_sizes`` points (the official sizes by default)."""
     c, sh, sc, o, x, y = factor_sizes
@@ -222,7 +243,9 @@ def factor_values(factor_sizes: Sequence[int] = FACTOR_SIZES) -> list[np.ndarray
     ]
 
 
-def render_sprites(shape_ids: Sequence[int], scales: np.ndarray, angles: np.ndarray, supersample: int = 4) -> np.ndarray:
+def render_sprites(
+    shape_ids: Sequence[int], scales: np.ndarray, angles: np.ndarray, supersample: int = 4
+) -> np.ndarray:
     """Binary sprites (len(shape_ids), len(scales), len(angles), 32, 32) uint8 of 0/1.
 
     The sprite is centred on the 32×32 canvas; at scale 1 a square has side 19 px, an ellipse axes
@@ -278,8 +301,10 @@ def make_dsprites(
     """
     sizes = tuple(int(v) for v in factor_sizes)
     if len(sizes) != 6 or sizes[0] != 1 or not 1 <= sizes[1] <= 3 or min(sizes) < 1:
-        raise DataError(f"factor_sizes must be 6 sizes (color=1, shape 1..3, scale, orientation, posX, posY >= 1), "
-                        f"got {tuple(factor_sizes)}")
+        raise DataError(
+            f"factor_sizes must be 6 sizes (color=1, shape 1..3, scale, orientation, posX, posY >= 1), "
+            f"got {tuple(factor_sizes)}"
+        )
     from tqdm.auto import tqdm
 
     path = Path(path)
@@ -308,7 +333,8 @@ def make_dsprites(
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
             with zf.open("imgs.npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array_header_1_0(
-                    f, {"descr": "|u1", "fortran_order": False, "shape": (n, IMAGE_SIDE, IMAGE_SIDE)})
+                    f, {"descr": "|u1", "fortran_order": False, "shape": (n, IMAGE_SIDE, IMAGE_SIDE)}
+                )
                 canvas = np.zeros((big, big), np.uint8)
                 windows = np.lib.stride_tricks.sliding_window_view(canvas, (IMAGE_SIDE, IMAGE_SIDE))
                 lo, hi = IMAGE_SIDE - 1, IMAGE_SIDE - 1 + SPRITE_SIDE
@@ -320,8 +346,11 @@ def make_dsprites(
                                 block = windows[rows_idx, cols_idx]  # (nx, ny, 64, 64): posX outer, posY inner
                                 f.write(np.ascontiguousarray(block).tobytes())
                                 bar.update(n_x * n_y)
-            for name, arr in (("latents_values", latent_values), ("latents_classes", classes),
-                              (RECREATION_TAG, np.array(f"infogan.data.dsprites.make_dsprites v1, factor_sizes={sizes}"))):
+            for name, arr in (
+                ("latents_values", latent_values),
+                ("latents_classes", classes),
+                (RECREATION_TAG, np.array(f"infogan.data.dsprites.make_dsprites v1, factor_sizes={sizes}")),
+            ):
                 with zf.open(name + ".npy", "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, arr, allow_pickle=False)
         os.replace(tmp, path)

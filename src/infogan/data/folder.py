@@ -23,16 +23,15 @@ What is accepted:
 from __future__ import annotations
 
 import io
-import math
 import multiprocessing
 import os
 import re
 import tarfile
 import zipfile
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Collection, Iterator
 
 import numpy as np
 import torch
@@ -41,7 +40,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .common import DataError, cache_dir, key_of, one_line, warn, write_json_atomic
 from .store import ImageStore
 
-__all__ = ["Decoded", "decode_source", "load_folder", "IMAGE_SUFFIXES", "ARCHIVE_SUFFIXES", "is_archive"]
+__all__ = ["ARCHIVE_SUFFIXES", "IMAGE_SUFFIXES", "Decoded", "decode_source", "has_images", "is_archive", "load_folder"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -77,6 +76,13 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and any(name.endswith(s) for s in ARCHIVE_SUFFIXES)
 
 
+def has_images(path: Path) -> bool:
+    """Whether ``path`` is an archive, or a folder with at least one image file below it."""
+    return is_archive(path) or (
+        path.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES and not _is_hidden(p.name) for p in path.rglob("*"))
+    )
+
+
 def _is_hidden(name: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(name).parts)
 
@@ -86,6 +92,7 @@ def _is_image_name(name: str) -> bool:
 
 
 # ---- reading members ---------------------------------------------------------------------------
+
 
 class _Source:
     """List and read the files of a folder, a zip or a tar with one interface."""
@@ -134,8 +141,9 @@ class _Source:
             with tarfile.open(self.path, "r:*") as tf:
                 return sorted(m.name for m in tf.getmembers() if m.isfile())
         except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as e:
-            raise DataError(f"{self.path}: cannot read the archive ({one_line(e, 80)}); it is truncated or not a "
-                            f"{self.kind}") from None
+            raise DataError(
+                f"{self.path}: cannot read the archive ({one_line(e, 80)}); it is truncated or not a {self.kind}"
+            ) from None
 
     def read(self, wanted: Collection[str]) -> Iterator[tuple[str, bytes | None, str]]:
         """Yield (name, bytes or None, error) for the wanted names, in the cheapest order to read."""
@@ -156,8 +164,9 @@ class _Source:
         else:
             try:
                 with tarfile.open(self.path, "r:*") as tf:
-                    members = sorted((m for m in tf.getmembers() if m.isfile() and m.name in wanted),
-                                     key=lambda m: m.offset_data)  # offset order: one sequential pass
+                    members = sorted(
+                        (m for m in tf.getmembers() if m.isfile() and m.name in wanted), key=lambda m: m.offset_data
+                    )  # offset order: one sequential pass
                     for m in members:
                         try:
                             f = tf.extractfile(m)
@@ -165,11 +174,13 @@ class _Source:
                         except (tarfile.TarError, OSError, EOFError) as e:
                             yield m.name, None, one_line(e, 80)
             except (tarfile.TarError, OSError, EOFError) as e:
-                raise DataError(f"{self.path}: cannot read the archive ({one_line(e, 80)}); it is truncated or "
-                                f"not a tar") from None
+                raise DataError(
+                    f"{self.path}: cannot read the archive ({one_line(e, 80)}); it is truncated or not a tar"
+                ) from None
 
 
 # ---- decoding one image --------------------------------------------------------------------------
+
 
 def _convert(im: Image.Image, channels: int) -> Image.Image:
     """Any Pillow mode -> "L" or "RGB"; alpha over white, 16/32-bit integer scaled to 8 bits."""
@@ -198,18 +209,16 @@ def decode_image(data: bytes, size: int, channels: int, crop: int | None = None)
         Any Pillow/OSError for unreadable data (callers turn it into a bad-file entry).
     """
     with Image.open(io.BytesIO(data)) as im:
-        w, h = im.size
-        side = min(w, h) if crop is None else min(crop, w, h)
-        if im.format == "JPEG":
-            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale while the crop stays >= size pixels (much faster).
-            im.draft("L" if channels == 1 else "RGB", (math.ceil(w * size / side), math.ceil(h * size / side)))
-        scale = im.size[0] / w
+        # No JPEG draft (DCT-domain downscaling): it would be ~2x faster but shifts the crop by a
+        # fraction of a pixel and mixes 8x8 blocks across the crop edge; decoding happens once anyway.
         im = ImageOps.exif_transpose(im)  # loads: truncated data raises here
         im = _convert(im, channels)
-        s = side * scale
-        W, H = im.size
-        box = ((W - s) / 2, (H - s) / 2, (W + s) / 2, (H + s) / 2)
-        arr = np.asarray(im.resize((size, size), Image.BICUBIC, box=box), dtype=np.uint8)
+        w, h = im.size
+        side = min(w, h) if crop is None else min(crop, w, h)
+        left, top = (w - side) // 2, (h - side) // 2
+        # crop first: resize(box=...) would let the filter reach outside the crop
+        im = im.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+        arr = np.asarray(im, dtype=np.uint8)
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
@@ -230,6 +239,7 @@ def _decode_item(item: tuple[str, bytes | None, str], size: int, channels: int, 
 
 # ---- decoding a whole source ---------------------------------------------------------------------
 
+
 def _check_args(size: int, channels: int, crop: int | None, on_bad: str) -> None:
     if not isinstance(size, int) or isinstance(size, bool) or not 4 <= size <= 1024:
         raise DataError(f"image size must be an integer in [4, 1024] (e.g. 32, 64, 128), got {size!r}")
@@ -245,8 +255,10 @@ def _bad_message(path: Path, bad: list[tuple[str, str]], total: int, aborted: bo
     listed = "; ".join(f"{n} ({r})" for n, r in bad[:MAX_LISTED])
     more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
     count = f"at least {len(bad)}" if aborted else f"{len(bad)} of {total}"
-    return (f"{path}: {count} image files cannot be decoded: {listed}{more}; fix or remove them, "
-            f"or pass on_bad='skip' to leave them out")
+    return (
+        f"{path}: {count} image files cannot be decoded: {listed}{more}; fix or remove them, "
+        f"or pass on_bad='skip' to leave them out"
+    )
 
 
 def _skip_message(path: Path, skipped: tuple[tuple[str, str], ...], total: int) -> str:
@@ -289,8 +301,17 @@ def decode_source(
     _check_args(size, channels, crop, on_bad)
     path = Path(path).expanduser()
     src = _Source(path)
-    key = key_of(FORMAT_VERSION, str(path.resolve()), src.fingerprint(), size, channels, crop,
-                 None if select is None else key_of(sorted(select)), pattern, limit)
+    key = key_of(
+        FORMAT_VERSION,
+        str(path.resolve()),
+        src.fingerprint(),
+        size,
+        channels,
+        crop,
+        None if select is None else key_of(sorted(select)),
+        pattern,
+        limit,
+    )
     stem = path.name.split(".")[0] or "images"
     cfile = cache_dir() / "images" / f"{stem}-{size}px-{channels}ch-{key}.npy"
     if cache:
@@ -314,8 +335,10 @@ def decode_source(
         images = images[: max(0, int(limit))]
     if not images:
         what = "matching the selection " if (select is not None or pattern or limit is not None) else ""
-        raise DataError(f"{path}: no image files {what}found ({len(all_names)} files; accepted suffixes: "
-                        f"{', '.join(IMAGE_SUFFIXES)})")
+        raise DataError(
+            f"{path}: no image files {what}found ({len(all_names)} files; accepted suffixes: "
+            f"{', '.join(IMAGE_SUFFIXES)})"
+        )
 
     # 2. decode into a preallocated array, row i = sorted name i
     n = len(images)
@@ -389,10 +412,14 @@ def decode_source(
         raise DataError(_bad_message(path, list(skipped), n, False).replace("; fix", "; nothing is left; fix"))
     if cache:
         if len(keep) < n:
-            compact = np.lib.format.open_memmap(cfile.with_name(cfile.name + f".{os.getpid()}.c.npy"), mode="w+",
-                                                dtype=np.uint8, shape=(len(keep), *shape[1:]))
+            compact = np.lib.format.open_memmap(
+                cfile.with_name(cfile.name + f".{os.getpid()}.c.npy"),
+                mode="w+",
+                dtype=np.uint8,
+                shape=(len(keep), *shape[1:]),
+            )
             for s in range(0, len(keep), 4096):
-                compact[s: s + 4096] = out[keep[s: s + 4096]]
+                compact[s : s + 4096] = out[keep[s : s + 4096]]
             compact.flush()
             ctmp = Path(compact.filename)
             del compact, out
@@ -402,8 +429,15 @@ def decode_source(
             out.flush()
             del out
         os.replace(tmp, cfile)
-        meta = {"version": FORMAT_VERSION, "source": str(path), "shape": [len(keep), *shape[1:]],
-                "names": list(names), "md5": list(sums), "skipped": [list(s) for s in skipped], "ignored": ignored}
+        meta = {
+            "version": FORMAT_VERSION,
+            "source": str(path),
+            "shape": [len(keep), *shape[1:]],
+            "names": list(names),
+            "md5": list(sums),
+            "skipped": [list(s) for s in skipped],
+            "ignored": ignored,
+        }
         write_json_atomic(cfile.with_suffix(".json"), meta)
         images_arr = np.load(cfile, mmap_mode="c")
     else:
@@ -432,8 +466,14 @@ def _load_cached(cfile: Path) -> Decoded | None:
         return None  # a broken cache is rebuilt, not trusted
     if meta.get("version") != FORMAT_VERSION or list(arr.shape) != meta.get("shape") or arr.dtype != np.uint8:
         return None
-    return Decoded(arr, tuple(meta["names"]), tuple(meta["md5"]), tuple(tuple(s) for s in meta["skipped"]),
-                   int(meta["ignored"]), cfile)
+    return Decoded(
+        arr,
+        tuple(meta["names"]),
+        tuple(meta["md5"]),
+        tuple(tuple(s) for s in meta["skipped"]),
+        int(meta["ignored"]),
+        cfile,
+    )
 
 
 def _report(path: Path, d: Decoded, on_bad: str) -> None:
@@ -463,6 +503,7 @@ def load_folder(
     once, then cached as a memory-mapped ``.npy`` (see :func:`decode_source` for every argument).
     No labels, no factors.
     """
-    d = decode_source(path, size, channels, crop=crop, on_bad=on_bad, limit=limit, cache=cache, workers=workers,
-                      progress=progress)
+    d = decode_source(
+        path, size, channels, crop=crop, on_bad=on_bad, limit=limit, cache=cache, workers=workers, progress=progress
+    )
     return ImageStore(torch.from_numpy(d.images), name=f"folder:{Path(path).name}")

@@ -22,20 +22,16 @@ import numpy as np
 import torch
 
 from .common import DataError, find_first, missing_message, search_dirs
-from .folder import IMAGE_SUFFIXES, decode_source, is_archive
+from .folder import decode_source, has_images
 from .store import ImageStore
 
-__all__ = ["load_chairs", "load_faces", "CHAIRS_SOURCES", "FACES_SOURCES"]
+__all__ = ["CHAIRS_SOURCES", "FACES_SOURCES", "load_chairs", "load_faces"]
 
 CHAIRS_SOURCES = ("rendered_chairs", "rendered_chairs.tar", "rendered_chairs.tar.gz", "rendered_chairs.zip")
 FACES_SOURCES = ("faces", "faces.zip", "faces.tar", "faces.tar.gz", "3dfaces", "3dfaces.zip", "3dfaces.tar")
 CHAIRS_PATTERN = r"(^|/)renders/[^/]+$"
 _VIEW = re.compile(r"_p(\d+)_t(\d+)_")
 _SPLITS = ("train", "test", "all")
-
-
-def _has_images(d: Path) -> bool:
-    return d.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in d.rglob("*"))
 
 
 def _locate(name: str, data_dir, candidates: tuple[str, ...], hint: str) -> Path:
@@ -45,15 +41,16 @@ def _locate(name: str, data_dir, candidates: tuple[str, ...], hint: str) -> Path
     if found is not None:
         return found
     for d in dirs:
-        if is_archive(d) or _has_images(d):
+        if has_images(d):
             return d
     raise DataError(missing_message(name, candidates, dirs, hint))
 
 
 def _check_split(name: str, split: str) -> None:
     if split not in _SPLITS:
-        raise DataError(f"{name} has no official split; split must be train, test or all (the same images), "
-                        f"got {split!r}")
+        raise DataError(
+            f"{name} has no official split; split must be train, test or all (the same images), got {split!r}"
+        )
 
 
 def load_chairs(
@@ -80,10 +77,24 @@ def load_chairs(
         :class:`ImageStore` with factors (model, [elevation, azimuth]) and no labels.
     """
     _check_split("chairs", split)
-    src = _locate("chairs", data_dir, CHAIRS_SOURCES,
-                  "download rendered_chairs.tar from https://www.di.ens.fr/willow/research/seeing3Dchairs/")
-    d = decode_source(src, size, channels, crop=crop, on_bad=on_bad, pattern=CHAIRS_PATTERN, limit=limit,
-                      cache=cache, workers=workers, progress=progress)
+    src = _locate(
+        "chairs",
+        data_dir,
+        CHAIRS_SOURCES,
+        "download rendered_chairs.tar from https://www.di.ens.fr/willow/research/seeing3Dchairs/",
+    )
+    d = decode_source(
+        src,
+        size,
+        channels,
+        crop=crop,
+        on_bad=on_bad,
+        pattern=CHAIRS_PATTERN,
+        limit=limit,
+        cache=cache,
+        workers=workers,
+        progress=progress,
+    )
     # model = the folder that holds renders/; factor values are plain integers (class ids, degrees)
     models = [PurePosixPath(n).parent.parent.as_posix() for n in d.names]
     uniq = {m: i for i, m in enumerate(sorted(set(models)))}
@@ -91,8 +102,10 @@ def load_chairs(
     names: tuple[str, ...] = ("model",)
     views = [_VIEW.search(PurePosixPath(n).name) for n in d.names]
     if all(views):
-        cols += [np.array([int(v.group(1)) for v in views], np.int64), np.array([int(v.group(2)) for v in views],
-                                                                                  np.int64)]
+        cols += [
+            np.array([int(v.group(1)) for v in views], np.int64),
+            np.array([int(v.group(2)) for v in views], np.int64),
+        ]
         names += ("elevation", "azimuth")
     return ImageStore(torch.from_numpy(d.images), factors=np.stack(cols, axis=1), factor_names=names, name="chairs")
 
@@ -117,7 +130,7 @@ def load_faces(
     """
     _check_split("faces", split)
     src = _locate("faces", data_dir, FACES_SOURCES, "there is no automatic download for 3D faces")
-    d = decode_source(src, size, channels, crop=crop, on_bad=on_bad, limit=limit, cache=cache, workers=workers,
-                      progress=progress)
+    d = decode_source(
+        src, size, channels, crop=crop, on_bad=on_bad, limit=limit, cache=cache, workers=workers, progress=progress
+    )
     return ImageStore(torch.from_numpy(d.images), name="faces")
-

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import DataError, cache_dir, download as fetch, find_first, md5sum, missing_message, one_line, search_dirs
+from .common import DataError, cache_dir, find_first, md5sum, missing_message, one_line, search_dirs
+from .common import download as fetch
 from .store import ImageStore
 
 __all__ = ["SVHN_FILES", "load_svhn", "read_svhn_mat"]
@@ -42,14 +43,20 @@ def read_svhn_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     try:
         mat = scipy.io.loadmat(path, variable_names=["X", "y"])
     except NotImplementedError:  # scipy's answer to v7.3 (HDF5) files
-        raise DataError(f"{path}: a MATLAB v7.3 (HDF5) file; the official SVHN files are MATLAB v5 (re-save it "
-                        f"with -v7 or download the official file)") from None
+        raise DataError(
+            f"{path}: a MATLAB v7.3 (HDF5) file; the official SVHN files are MATLAB v5 (re-save it "
+            f"with -v7 or download the official file)"
+        ) from None
     except Exception as e:  # scipy raises ValueError, MatReadError, OSError... on bad files
-        raise DataError(f"{path}: not a readable MATLAB v5 file ({one_line(e, 80)}); the file is truncated or "
-                        f"not an SVHN .mat (delete it to re-download)") from None
+        raise DataError(
+            f"{path}: not a readable MATLAB v5 file ({one_line(e, 80)}); the file is truncated or "
+            f"not an SVHN .mat (delete it to re-download)"
+        ) from None
     if "X" not in mat or "y" not in mat:
-        raise DataError(f"{path}: holds {sorted(k for k in mat if not k.startswith('__'))}; expected the SVHN "
-                        f"variables X (32x32x3xN uint8) and y (Nx1 labels 1-10)")
+        raise DataError(
+            f"{path}: holds {sorted(k for k in mat if not k.startswith('__'))}; expected the SVHN "
+            f"variables X (32x32x3xN uint8) and y (Nx1 labels 1-10)"
+        )
     x, y = mat["X"], np.asarray(mat["y"])
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
         raise DataError(f"{path}: X has shape {x.shape}; expected 32x32x3xN (cropped digits, not the full numbers)")
@@ -93,7 +100,9 @@ def load_svhn(
     if verify:
         got = md5sum(path)
         if got != want:
-            raise DataError(f"{path}: md5 {got} does not match the official {want}; the file is corrupt or not the "
-                            f"official SVHN {fname} (delete it to re-download, or pass verify=False)")
+            raise DataError(
+                f"{path}: md5 {got} does not match the official {want}; the file is corrupt or not the "
+                f"official SVHN {fname} (delete it to re-download, or pass verify=False)"
+            )
     images, labels = read_svhn_mat(path)
     return ImageStore(torch.from_numpy(images), torch.from_numpy(labels), name=f"svhn-{split}")
