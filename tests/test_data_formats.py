@@ -172,6 +172,8 @@ def test_zip_and_tar_match_the_folder(tmp_path, isolated_cache):
     tpath = tmp_path / "imgs.tar.gz"
     with tarfile.open(tpath, "w:gz") as tf:
         tf.add(root, arcname="imgs")
+    pooled = fo.decode_source(zpath, 32, 3, workers=2, cache=False)  # process pool path
+    assert np.array_equal(pooled.images, ref.numpy())
     for src in (zpath, tpath, f"folder:{tpath}"):
         s = load_dataset(src, "train") if isinstance(src, str) else fo.load_folder(src, 32, 3)
         assert torch.equal(s.images, ref), src
@@ -246,6 +248,7 @@ def test_celeba_folder_with_official_partition(tmp_path, isolated_cache):
     assert (tr.images.to(torch.int16) - torch.tensor([180, 120, 90]).view(3, 1, 1)).abs().max() <= 4
     assert len(load_celeba("validation", tmp_path)) == 1 and len(load_celeba("test", tmp_path)) == 1
     assert len(load_celeba("all", tmp_path)) == 6
+    assert len(list((isolated_cache / "images").glob("*.npy"))) == 1  # one decode shared by every split
     assert load_celeba("train", tmp_path, size=64, channels=1).images.shape == (4, 1, 64, 64)
     with pytest.raises(DataError, match="split"):
         load_celeba("dev", tmp_path)

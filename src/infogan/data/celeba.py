@@ -23,6 +23,7 @@ import csv
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .common import DataError, find_first, missing_message, search_dirs, warn
@@ -141,18 +142,21 @@ def load_celeba(
         raise DataError(f"{idx_path}: CelebA index not found; expected {' or '.join(CELEBA_INDEXES)}")
     rows = read_celeba_index(idx_path) if idx_path is not None else None
 
-    select = None
+    want = None  # base names of the split's images, sorted
     if rows is not None and split != "all":
-        select = sorted(n for n, (s, _) in rows.items() if s == split)
-        if not select:
+        want = sorted(n for n, (s, _) in rows.items() if s == split)
+        if not want:
             raise DataError(f"{idx_path}: no images in split {split!r}")
     elif rows is None and split not in ("all", "train"):
         raise DataError(
             f"{src}: no split index found (looked for {', '.join(CELEBA_INDEXES)} in {src.parent} and "
             f"the data dirs); pass index=FILE or use split='all'"
         )
-    if limit is not None and select is not None:
-        select, limit = select[: max(0, int(limit))], None
+    # Without a limit the whole source is decoded once and cached, and each split is a row selection
+    # of it (train and test then share one decode); with a limit only those files are decoded.
+    select = None
+    if limit is not None and want is not None:
+        select, want, limit = want[: max(0, int(limit))], want[: max(0, int(limit))], None
     d = decode_source(
         src,
         size,
@@ -167,8 +171,11 @@ def load_celeba(
     )
 
     base = [Path(n).name for n in d.names]
-    if select is not None:
-        missing = sorted(set(select) - set(base) - {Path(s).name for s, _ in d.skipped})
+    keep = np.arange(len(base))
+    if want is not None:
+        wanted = set(want)
+        keep = np.array([i for i, b in enumerate(base) if b in wanted], dtype=np.int64)
+        missing = sorted(wanted - {base[i] for i in keep} - {Path(n).name for n, _ in d.skipped})
         if missing:
             msg = (
                 f"{src}: {len(missing)} images of the {split} split in {idx_path.name} are not in the archive "
@@ -177,11 +184,19 @@ def load_celeba(
             if on_bad == "error":
                 raise DataError(msg + "; pass on_bad='skip' to go on without them")
             warn(msg)
+        if not len(keep):
+            raise DataError(f"{src}: none of the {split} images in {idx_path.name} could be loaded")
     if verify and rows is not None:
-        bad = [b for b, h in zip(base, d.md5) if b in rows and rows[b][1] and rows[b][1] != h]
+        bad = [base[i] for i in keep if base[i] in rows and rows[base[i]][1] and rows[base[i]][1] != d.md5[i]]
         if bad:
             raise DataError(
                 f"{src}: {len(bad)} images do not match the md5 in {idx_path.name} (first: "
                 f"{', '.join(bad[:5])}); the files are corrupt or another version (pass verify=False)"
             )
-    return ImageStore(torch.from_numpy(d.images), name=f"celeba-{split}")
+    if len(keep) == len(base):
+        images = d.images
+    elif keep[-1] - keep[0] + 1 == len(keep):  # a contiguous split (the official partition): a view
+        images = d.images[keep[0] : keep[-1] + 1]
+    else:
+        images = np.ascontiguousarray(d.images[keep])
+    return ImageStore(torch.from_numpy(images), name=f"celeba-{split}")

@@ -1,6 +1,6 @@
-"""dSprites: 64x64 binary images. Not in the InfoGAN paper; the InfoGAN-CR (Lin et al. 2020) /
-disentanglement_lib-style convnet, with this package's conventions (lReLU 0.1, BN after all but the
-first D layer, DCGAN init).
+"""dSprites: 64x64 binary images. Not in the InfoGAN paper: a small convnet of the kind used for
+dSprites in the disentanglement literature (disentanglement_lib, InfoGAN-CR; see docs/presets.md),
+with this package's conventions (lReLU 0.1, BN after all but the first D layer, DCGAN init).
 
 D: conv 32 s2 -> conv 32 s2 BN -> conv 64 s2 BN -> conv 64 s2 BN -> FC 128 BN -> FC output
    (lReLU throughout; Q head on the FC 128 features).
