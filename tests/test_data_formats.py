@@ -199,6 +199,16 @@ def test_folder_cache_is_reused_and_invalidated(tmp_path, isolated_cache, monkey
     assert len(fo.load_folder(root, 32, 3)) == 8
 
 
+def test_folder_unwritable_cache_falls_back_to_memory(tmp_path, monkeypatch):
+    root = make_image_folder(tmp_path / "imgs", bad=False)
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the cache dir should be")
+    monkeypatch.setenv("INFOGAN_CACHE", str(blocker))
+    with pytest.warns(DataWarning, match="cannot write"):
+        d = fo.decode_source(root, 32, 3)
+    assert d.cache_file is None and d.images.shape == (7, 3, 32, 32)
+
+
 def test_folder_arguments_and_missing_sources(tmp_path, isolated_cache):
     root = make_image_folder(tmp_path / "imgs", bad=False)
     assert len(fo.load_folder(root, 32, 3, limit=3, cache=False)) == 3

@@ -185,10 +185,14 @@ def _decompress(zf: zipfile.ZipFile, path: Path, n: int, cfile: Path | None, pro
 
     shape = (n, 1, IMAGE_SIDE, IMAGE_SIDE)
     if cfile is not None:
-        cfile.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cfile.with_name(cfile.name + f".{os.getpid()}.tmp.npy")
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-    else:
+        try:
+            cfile.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cfile.with_name(cfile.name + f".{os.getpid()}.tmp.npy")
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        except OSError as e:
+            warn(f"{cfile.parent}: cannot write the dSprites cache ({one_line(e, 80)}); decompressing into memory")
+            cfile = None
+    if cfile is None:
         out = np.empty(shape, np.uint8)
     per = IMAGE_SIDE * IMAGE_SIDE
     rows = 16384

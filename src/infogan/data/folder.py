@@ -346,9 +346,16 @@ def decode_source(
     shape = (n, channels, size, size)
     tmp = cfile.with_name(cfile.name + f".{os.getpid()}.tmp.npy")
     if cache:
-        cfile.parent.mkdir(parents=True, exist_ok=True)
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-    else:
+        try:
+            cfile.parent.mkdir(parents=True, exist_ok=True)
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        except OSError as e:
+            warn(
+                f"{cfile.parent}: cannot write the decoded-image cache ({one_line(e, 80)}); decoding into memory "
+                f"(set INFOGAN_CACHE to a writable folder to decode only once)"
+            )
+            cache = False
+    if not cache:
         out = np.empty(shape, np.uint8)
     ok = np.zeros(n, bool)
     md5 = [""] * n
