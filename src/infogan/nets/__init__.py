@@ -6,11 +6,16 @@ from typing import Callable
 
 from torch import nn
 
-from . import mnist
+from . import chairs, dsprites, generic, mnist, svhn_celeba
 from .blocks import Discriminator, Generator, init_weights
 
 ARCHITECTURES: dict[str, Callable] = {
-    "mnist": mnist.build,
+    "mnist": mnist.build,  # Table 1, 28x28 gray
+    "faces": mnist.build,  # Table 4, 32x32 gray: the same layers with 8x8 maps
+    "svhn_celeba": svhn_celeba.build,  # Tables 2 and 3, 32x32 colour
+    "chairs": chairs.build,  # Table 6, 64x64 gray
+    "dsprites": dsprites.build,  # not in the paper: InfoGAN-CR-style 64x64 binary
+    "generic": generic.build,  # DCGAN-style for image folders: 32/64/128, 1 or 3 channels
 }
 
 __all__ = ["ARCHITECTURES", "build", "build_classifier", "Discriminator", "Generator"]
