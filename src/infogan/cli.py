@@ -54,13 +54,20 @@ def _resolve_config(args) -> "Config":  # noqa: F821
 
 
 def _load_data(cfg, need_train: bool = True):
+    """(train, test) stores of a config's data set; test is None where the data has no test split."""
+    from .config import image_shape
     from .data import load_dataset
 
-    train = load_dataset(cfg.data.name, "train", cfg.data.data_dir or None, cfg.data.download) if need_train else None
-    try:
-        test = load_dataset(cfg.data.name, "test", cfg.data.data_dir or None, cfg.data.download)
-    except Exception:
-        test = None  # evaluation without labels (L_I only)
+    d = cfg.data
+    opts = {}
+    if d.name in ("celeba", "chairs", "faces", "folder"):
+        c, h, _ = image_shape(cfg)
+        opts = {"size": h, "channels": c, "on_bad": d.on_bad}
+    load = lambda split: load_dataset(d.name, split, d.data_dir or None, d.download, **opts)  # noqa: E731
+    train = load("train") if need_train else None
+    test = None
+    if d.name in ("mnist", "fashion-mnist", "svhn", "celeba", "dsprites"):
+        test = load("test")
     return train, test
 
 
@@ -243,12 +250,12 @@ def cmd_presets(args) -> int:
     from .config import PRESET_SHAPES, PRESETS
     from .nets import build, count_params
 
-    print(f"{'preset':<16}{'data':<16}{'latent':<28}{'G input':>8}{'G params':>12}{'D+Q params':>12}")
+    print(f"{'preset':<16}{'data':<16}{'latent':<34}{'G input':>8}{'G params':>12}{'D+Q params':>12}")
     for name, make in PRESETS.items():
         cfg = make()
         shape = PRESET_SHAPES[name]
         G, D = build(cfg.model.arch, cfg.latent, shape, cfg.model.q_hidden)
-        print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<28}{cfg.latent.input_dim:>8}"
+        print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<34}{cfg.latent.input_dim:>8}"
               f"{count_params(G):>12,}{count_params(D):>12,}")
     return 0
 
