@@ -139,7 +139,8 @@ def cmd_eval(args) -> int:
     cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
     _, test = _load_data(cfg, need_train=False)
     res = {"step": step, "checkpoint": path.name,
-           **evaluate(G, D, cfg.latent, G.output, test, args.samples or cfg.train.eval_samples, cfg.train.fixed_std)}
+           **evaluate(G, D, cfg.latent, G.output, test, args.samples or cfg.train.eval_samples, cfg.train.fixed_std,
+                      args.disent_samples)}
     from .checkpoint import atomic_write
 
     atomic_write(Path(args.run) / "eval.json", (json.dumps(res, indent=1) + "\n").encode())
@@ -152,6 +153,8 @@ def cmd_eval(args) -> int:
             acc = res.get("cluster_accuracy", {}).get(n.name)
             extra = f"  accuracy {100 * acc:.2f}%" if acc is not None else ""
             print(f"  {n.name:>6} {n.describe():>14}  L_I {mi:.3f} / H(c) {h:.3f} nats{extra}")
+        for k, v in res.get("disentanglement", {}).items():
+            print(f"  {k:>28} {v:.4f}")
     return 0
 
 
@@ -301,7 +304,7 @@ def cmd_study(args) -> int:
     root = Path(args.root or f"runs/study-{args.preset}")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     summary = run_study(args.preset, seeds, root, args.steps, args.parallel, args.set or [],
-                        args.samples, log=lambda m: print(m, file=sys.stderr))
+                        args.samples, log=lambda m: print(m, file=sys.stderr), disent_samples=args.disent_samples)
     print((root / "study.md").read_text())
     if args.json:
         print(json.dumps({k: summary[k] for k in ("table", "selected")}, indent=1, default=str))
@@ -334,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--json", action="store_true")
     e.add_argument("--samples", type=int, help="fresh samples for L_I (default: train.eval_samples)")
+    e.add_argument("--disent-samples", type=int, default=10000,
+                   help="data sets with ground-truth factors: training points of the disentanglement metrics "
+                        "(disentanglement_lib default 10000; 0 skips them)")
     e.add_argument("--device")
     e.set_defaults(func=cmd_eval)
 
@@ -385,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--parallel", type=int, default=1, help="runs trained at once (each gets cpu_count/P threads)")
     st.add_argument("--root", help="study directory (default runs/study-<preset>)")
     st.add_argument("--samples", type=int, default=10000, help="fresh samples for L_I")
+    st.add_argument("--disent-samples", type=int, default=10000, help="training points of the disentanglement metrics")
     st.add_argument("--set", action="append", metavar="KEY=VALUE")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_study)

@@ -61,6 +61,7 @@ class TrainConfig:
     ckpt_every: int = 500  # steps between checkpoints
     keep_ckpts: int = 3  # checkpoints kept (oldest removed first)
     eval_samples: int = 10000  # fresh samples for the L_I estimate at evaluation
+    disent_samples: int = 2000  # data sets with factors: training points of the disentanglement metrics at evaluation
     max_recoveries: int = 3  # divergence: restores of the last good checkpoint before giving up
     recovery_lr_factor: float = 0.5  # divergence: both learning rates are multiplied by this per restore
 
@@ -207,6 +208,7 @@ def validate(cfg: Config) -> None:
         (t.ckpt_every >= 1, f"train.ckpt_every must be >= 1, got {t.ckpt_every}"),
         (t.keep_ckpts >= 1, f"train.keep_ckpts must be >= 1, got {t.keep_ckpts}"),
         (t.eval_samples >= 1, f"train.eval_samples must be >= 1, got {t.eval_samples}"),
+        (t.disent_samples >= 0, f"train.disent_samples must be >= 0, got {t.disent_samples}"),
         (t.cr_weight >= 0 and math.isfinite(t.cr_weight), f"train.cr_weight must be >= 0, got {t.cr_weight}"),
         (0 <= t.cr_gap < 1, f"train.cr_gap must be in [0, 1), got {t.cr_gap}"),
         (t.cr_weight == 0 or len(cfg.latent.codes) >= 2,
@@ -232,11 +234,14 @@ def validate(cfg: Config) -> None:
 # ---- presets --------------------------------------------------------------------------------
 
 def _mnist() -> Config:
+    # Continuous codes scored with a fixed std of 1, as in the authors' code: with a learned std
+    # their L_I grows without bound and competes with the categorical code (README: choices).
     return Config(
         preset="mnist",
         latent=LatentSpec.parse("cat10,unif2,noise62"),
         model=ModelConfig(arch="mnist"),
         data=DataConfig(name="mnist"),
+        train=TrainConfig(fixed_std=True),
     )
 
 

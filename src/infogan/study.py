@@ -113,7 +113,8 @@ def agreement(a: dict[str, np.ndarray], b: dict[str, np.ndarray], spec) -> float
     return float(np.mean(scores)) if scores else 0.0
 
 
-def evaluate_runs(runs: dict[int, Path], n_samples: int, log: Callable[[str], None] = print) -> tuple[dict, dict]:
+def evaluate_runs(runs: dict[int, Path], n_samples: int, log: Callable[[str], None] = print,
+                  disent_samples: int = 10000) -> tuple[dict, dict]:
     """(eval results per seed, posteriors on the real test images per seed)."""
     from .cli import _load_data, load_model
     from .evaluate import evaluate, posterior, q_outputs
@@ -124,7 +125,8 @@ def evaluate_runs(runs: dict[int, Path], n_samples: int, log: Callable[[str], No
         cfg, G, D, path, step = load_model(run)
         if test is None:
             _, test = _load_data(cfg, need_train=False)
-        res = {"step": step, **evaluate(G, D, cfg.latent, G.output, test, n_samples, cfg.train.fixed_std)}
+        res = {"step": step, **evaluate(G, D, cfg.latent, G.output, test, n_samples, cfg.train.fixed_std,
+                                        disent_samples)}
         (run / "eval.json").write_text(json.dumps(res, indent=1) + "\n")
         results[s] = res
         if test is not None:
@@ -194,10 +196,11 @@ def write_table(summary: dict[str, Any], path: Path, title: str) -> Path:
 
 
 def run_study(preset: str, seeds: list[int], root: Path, steps: int | None = None, parallel: int = 1,
-              sets: list[str] | None = None, n_samples: int = 10000, log: Callable[[str], None] = print) -> dict:
+              sets: list[str] | None = None, n_samples: int = 10000, log: Callable[[str], None] = print,
+              disent_samples: int = 10000) -> dict:
     walls = train_seeds(preset, seeds, root, steps, parallel, sets or [], log)
     runs = {s: root / f"seed{s}" for s in seeds}
-    results, posts = evaluate_runs(runs, n_samples, log)
+    results, posts = evaluate_runs(runs, n_samples, log, disent_samples)
     from .cli import load_model
 
     spec = load_model(runs[seeds[0]])[0].latent

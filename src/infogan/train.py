@@ -30,7 +30,7 @@ import torch
 from . import checkpoint as ckpt
 from .config import Config
 from .data.store import ImageStore, to_float, to_uint8
-from .evaluate import evaluate
+from .evaluate import ARRAY_METRICS, evaluate
 from .latent import Latents, Uniform
 from .losses import d_loss, g_loss, mi_loss
 from .nets import build, build_classifier
@@ -332,8 +332,10 @@ class Trainer:
         tb.scalars(row["step"], flat)
 
     def evaluate_now(self) -> dict:
-        return evaluate(self.G, self.D, self.spec, self.output, self.test, self.cfg.train.eval_samples,
-                        self.cfg.train.fixed_std)
+        t = self.cfg.train
+        # During training only the cheap array metrics; `infogan eval` computes them all.
+        return evaluate(self.G, self.D, self.spec, self.output, self.test, t.eval_samples, t.fixed_std,
+                        t.disent_samples, ARRAY_METRICS)
 
     def save(self) -> Path:
         return ckpt.save(self.run_dir / "checkpoints", self.step_count, self.state(), self.cfg.train.keep_ckpts)
