@@ -96,7 +96,11 @@ def _image_shape(cfg, state) -> tuple[int, int, int]:
 # ---- commands ---------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
-    from .train import Trainer, load_run, truncate_metrics, with_steps
+    from . import dist
+    from .train import Trainer, load_run, resolve_device, truncate_metrics, with_steps
+
+    if dist.launched():  # torchrun: join the group first so that ranks agree before touching files
+        dist.setup(resolve_device(args.device or "auto"))
 
     if args.resume:
         if args.config or args.preset or args.set or args.seed is not None or args.baseline:
@@ -118,18 +122,22 @@ def cmd_train(args) -> int:
         cfg = _resolve_config(args)
         name = f"{cfg.preset}{'-baseline' if cfg.train.baseline else ''}-seed{cfg.train.seed}"
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / name
-        if run_dir.exists() and any(run_dir.iterdir()):
+        exists = run_dir.exists() and any(run_dir.iterdir())
+        dist.barrier()  # every rank has looked before rank 0 creates anything
+        if exists:
             raise UserError(f"run directory {run_dir} already exists and is not empty; continue it with "
                             f"--resume {run_dir} or choose another --run-dir")
         train, test = _load_data(cfg)
         trainer = Trainer(cfg, run_dir, train, test, progress=not args.no_progress)
-        print(f"training {cfg.preset}: {cfg.latent.describe()} -> {run_dir}", file=sys.stderr)
+        if dist.is_main():
+            print(f"training {cfg.preset}: {cfg.latent.describe()} -> {run_dir}", file=sys.stderr)
     try:
         result = trainer.fit()
     except KeyboardInterrupt:
         print(f"stopped; continue with: infogan train --resume {run_dir}", file=sys.stderr)
         return 130
-    print(json.dumps({"run_dir": str(run_dir), "step": trainer.step_count, **result}, indent=1))
+    if dist.is_main():
+        print(json.dumps({"run_dir": str(run_dir), "step": trainer.step_count, **result}, indent=1))
     return 0
 
 
