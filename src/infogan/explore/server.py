@@ -60,10 +60,11 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 class RequestError(Exception):
     """A request the explorer refuses; answered with ``status`` and ``{"error": message}``."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def _bad(message: str) -> RequestError:
@@ -264,7 +265,26 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._handle("HEAD")
 
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    do_DELETE = do_PATCH = do_OPTIONS = do_PUT  # answered 405 (or 404) like any wrong method
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The base class's own refusals (a malformed request line, headers too long): JSON too.
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # garbage reads as HTTP/0.9, which has no status line
+        try:
+            self._json(code, {"error": message or HTTPStatus(code).phrase}, head=self.command == "HEAD")
+        except OSError:
+            pass  # the client is gone
+
     def _handle(self, method: str) -> None:
+        method = self.command or method
+        self._client_close = self.close_connection
+        if self.headers.get("Content-Length", "0") != "0" or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # until the body is read: unread, it would pass for the next request
         try:
             self._check_host()
             path = urlsplit(self.path).path
@@ -284,7 +304,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 raise RequestError(HTTPStatus.NOT_FOUND, f"no such page {path!r}")
         except RequestError as e:
-            self._json(e.status, {"error": e.message}, head=method == "HEAD")
+            self._json(e.status, {"error": e.message}, e.headers, head=method == "HEAD")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as e:  # a bug, not the client's fault: say so, keep serving
@@ -310,7 +330,8 @@ class Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _only(method: str, allowed: tuple[str, ...]) -> None:
         if method not in allowed:
-            raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"use {' or '.join(allowed)} here, not {method}")
+            raise RequestError(HTTPStatus.METHOD_NOT_ALLOWED, f"use {' or '.join(allowed)} here, not {method}",
+                               {"Allow": ", ".join(allowed)})
 
     def _read_json(self) -> dict:
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -332,6 +353,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread body must not be taken for the next request
             raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body of {n} bytes; at most {MAX_BODY}")
         body = self.rfile.read(n)
+        self.close_connection = self._client_close
         if ctype != "application/json":
             # JSON only: a cross-site HTML form cannot send it without the browser asking first (CORS).
             raise RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be application/json, got {ctype!r}")
@@ -344,8 +366,8 @@ class Handler(BaseHTTPRequestHandler):
         return req
 
     # ---- answers -------------------------------------------------------------------------------
-    def _json(self, status: int, obj: dict, head: bool = False) -> None:
-        self._send(status, (json.dumps(obj) + "\n").encode(), "application/json", head=head)
+    def _json(self, status: int, obj: dict, extra: dict | None = None, head: bool = False) -> None:
+        self._send(status, (json.dumps(obj) + "\n").encode(), "application/json", extra, head=head)
 
     def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None, head: bool = False) -> None:
         self.send_response(status)
@@ -368,7 +390,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if isinstance(code, int) and code >= 400:
-            sys.stderr.write(f"infogan explore: {self.command} {self.path} -> {code}\n")
+            sys.stderr.write(f"infogan explore: {self.command or '-'} {getattr(self, 'path', '-')} -> {code}\n")
 
 
 def _no_constant(name: str):
