@@ -53,7 +53,7 @@ _STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
            "/app.js": ("app.js", "text/javascript; charset=utf-8"),
            "/style.css": ("style.css", "text/css; charset=utf-8")}
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        "connect-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
