@@ -44,7 +44,7 @@ def test_known_answer_clusters_sheets_and_purity(tmp_path):
     assert res["n_images"] == 5 and len(res["skipped"]) == 1 and "broken.png" in res["skipped"][0]
     assert res["sizes"] == {"c1": [3, 2]}
     assert res["purity"] == {"c1": 1.0} and res["accuracy"] == {"c1": 1.0}
-    rows = list(csv.DictReader(open(tmp_path / "out" / "clusters.csv")))
+    rows = list(csv.DictReader((tmp_path / "out" / "clusters.csv").read_text().splitlines()))
     assert {r["file"]: int(r["c1"]) for r in rows} == {
         "bright/b0.png": 0, "bright/b1.png": 0, "bright/b2.png": 0, "dark/d0.png": 1, "dark/d1.png": 1}
     assert all(r["label"] == r["file"].split("/")[0] for r in rows)
@@ -76,7 +76,7 @@ def test_cluster_cli_on_mnist_class_folders(tiny_run, mnist_pngs, tmp_path, caps
     assert "200 images" in printed and "purity" in printed
     res = json.loads((out / "summary.json").read_text())
     assert sum(res["sizes"]["c1"]) == 200 and res["classes"] == [str(d) for d in range(10)]
-    rows = list(csv.DictReader(open(out / "clusters.csv")))
+    rows = list(csv.DictReader((out / "clusters.csv").read_text().splitlines()))
     assert len(rows) == 200 and set(rows[0]) == {"file", "label", "c1", "c1_prob"}
     labels = [r["label"] for r in rows]
     majority = max(labels.count(c) for c in set(labels)) / len(labels)

@@ -41,7 +41,7 @@ def explorer_url(tiny_run):
     from infogan.cli import load_model
     from infogan.explore import Explorer, make_server
 
-    cfg, G, D, path, step = load_model(tiny_run)
+    cfg, G, _, path, step = load_model(tiny_run)
     server = make_server(Explorer(G, cfg.latent, run="tiny test run", step=step, checkpoint=path.name))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.url

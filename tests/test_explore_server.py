@@ -209,7 +209,7 @@ def test_internal_error_is_500_json_and_server_lives(server, monkeypatch, capsys
         raise RuntimeError("bug")
 
     monkeypatch.setattr(server.explorer, "image_png", boom)
-    status, ctype, body, _ = request(server, "POST", "/api/image", {})
+    status, _, body, _ = request(server, "POST", "/api/image", {})
     assert status == 500 and json.loads(body)["error"] == "internal error: RuntimeError"
     monkeypatch.undo()
     assert request(server, "POST", "/api/image", {})[0] == 200
@@ -234,5 +234,5 @@ def test_cli_explore_serves_the_latest_checkpoint(tiny_run):
 
 def test_cli_explore_bad_port(tmp_path):
     r = subprocess.run([sys.executable, "-m", "infogan.cli", "explore", str(tmp_path), "--port", "70000"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 2 and "--port must be in 0..65535" in r.stderr

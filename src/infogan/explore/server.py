@@ -34,7 +34,7 @@ import torch
 from PIL import Image
 
 from ..figures import generate
-from ..latent import LatentSpec, Latents, Uniform
+from ..latent import Latents, LatentSpec, Uniform
 from ..viz import grid
 
 # Request limits. They bound the work and memory one request can cause.
@@ -307,7 +307,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(e.status, {"error": e.message}, e.headers, head=method == "HEAD")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        except Exception as e:  # a bug, not the client's fault: say so, keep serving
+        except Exception as e:  # noqa: BLE001 (a bug, not the client's fault: say so, keep serving)
             print(f"infogan explore: internal error on {method} {self.path}: {e!r}", file=sys.stderr)
             try:
                 self._json(500, {"error": f"internal error: {type(e).__name__}"})
