@@ -1,4 +1,4 @@
-"""Command line: ``infogan train | eval | sample | traverse | encode | report | presets``.
+"""Command line: ``infogan train | eval | sample | traverse | encode | explore | cluster | report | presets``.
 
 The only module that reads argv. User mistakes print one line on stderr and exit with status 2
 (``--debug`` shows the traceback).
@@ -247,6 +247,56 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def cmd_explore(args) -> int:
+    from .explore import Explorer, make_server
+
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
+    cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
+    explorer = Explorer(G, cfg.latent, run=Path(args.run).resolve().name, step=step, checkpoint=path.name)
+    try:
+        server = make_server(explorer, args.host, args.port)
+    except OSError as e:
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); "
+                        "choose another --port (0: any free one)") from None
+    if server.server_address[0] not in ("127.0.0.1", "::1"):
+        print(f"warning: listening on {args.host}: anyone who can reach this machine can use the explorer",
+              file=sys.stderr)
+    print(f"exploring {args.run} (step {step}) at {server.url} (Ctrl-C stops)", file=sys.stderr)
+    print(server.url, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_cluster(args) -> int:
+    from .explore.cluster import cluster_folder
+
+    folder, out = Path(args.folder), Path(args.out)
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder of images")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise UserError(f"{out} already exists and is not empty; pass --force to write into it")
+    if not 1 <= args.per_sheet <= 1024:
+        raise UserError(f"--per-sheet must be in 1..1024, got {args.per_sheet}")
+    cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
+    if not cfg.latent.categorical:
+        raise UserError(f"{args.run} has no categorical code to cluster by (latent {cfg.latent.to_text()})")
+    res = cluster_folder(D, cfg.latent, G.image_shape, G.output, folder, out, per_sheet=args.per_sheet,
+                         labels_from_subfolders=args.labels_from_subfolders, fixed_std=cfg.train.fixed_std)
+    print(f"{res['n_images']} images of {folder} -> {out}" + (f" ({len(res['skipped'])} unreadable, skipped)" if res["skipped"] else ""))
+    for name, sizes in res["sizes"].items():
+        extra = ""
+        if name in res.get("purity", {}):
+            extra = f"  purity {100 * res['purity'][name]:.2f}%  accuracy {100 * res['accuracy'][name]:.2f}%"
+        print(f"  {name}: " + " ".join(f"{k}:{n}" for k, n in enumerate(sizes)) + extra)
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
     from .train import is_run_dir
@@ -373,6 +423,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="CSV file to write")
     c.add_argument("--force", action="store_true")
     c.set_defaults(func=cmd_encode)
+
+    x = sub.add_parser("explore", help="web page with a control per code over a run's generator")
+    x.add_argument("run")
+    x.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free one)")
+    x.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    x.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    x.set_defaults(func=cmd_explore)
+
+    k = sub.add_parser("cluster", help="group a folder of images by Q's categorical codes: CSV + contact sheets")
+    k.add_argument("run")
+    k.add_argument("folder", help="folder of images (searched recursively)")
+    k.add_argument("--out", required=True, help="output folder (clusters.csv, summary.json, <code>/cat_NN.png)")
+    k.add_argument("--per-sheet", type=int, default=64, help="thumbnails per contact sheet, most confident first")
+    k.add_argument("--labels-from-subfolders", action="store_true",
+                   help="images sit in one subfolder per class: report purity and accuracy per code")
+    k.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    k.add_argument("--device")
+    k.set_defaults(func=cmd_cluster)
 
     r = sub.add_parser("report", help="regenerate a run's report.md")
     r.add_argument("run")
