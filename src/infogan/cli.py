@@ -369,6 +369,21 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    from .data.common import cache_dir
+    from .data.dsprites import DSPRITES_FILE, make_dsprites
+
+    out = Path(args.out) if args.out else cache_dir() / "dsprites" / DSPRITES_FILE
+    if out.exists() and not args.force:
+        raise UserError(f"{out} already exists; pass --force to overwrite it")
+    if out.suffix != ".npz":
+        raise UserError(f"--out must name a .npz file, got {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dsprites(out, progress=True)
+    print(f"wrote {out} (a procedural re-creation of dSprites in the official layout, not the official file)")
+    return 0
+
+
 # ---- parser -----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -471,6 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--set", action="append", metavar="KEY=VALUE")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_study)
+
+    da = sub.add_parser("data", help="data utilities")
+    dsub = da.add_subparsers(dest="data_cmd", required=True)
+    md = dsub.add_parser("make-dsprites", help="write the procedural dSprites re-creation (official .npz layout)")
+    md.add_argument("--out", help="file to write (default: the cache dir, where the dsprites preset looks)")
+    md.add_argument("--force", action="store_true")
+    md.set_defaults(func=cmd_data)
 
     pr = sub.add_parser("presets", help="list presets")
     pr.set_defaults(func=cmd_presets)

@@ -102,7 +102,7 @@ def load_dsprites(
                     [DSPRITES_FILE],
                     dirs,
                     f"or copy it into {cache_dir() / 'dsprites'}, or write a re-creation "
-                    f"with infogan.data.dsprites.make_dsprites",
+                    f"with `infogan data make-dsprites`",
                 )
             )
         try:
