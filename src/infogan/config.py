@@ -52,6 +52,7 @@ class TrainConfig:
     baseline: bool = False  # regular GAN with a Q head: Q learns L_I, G gets no MI gradient (Fig. 1)
     mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
     fixed_std: bool = False  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std)
+    real_mi_weight: float = 0.0  # beyond the paper: also maximise Q's I(c; x) on *real* images (see README)
     cr_weight: float = 0.0  # InfoGAN-CR contrastive regularizer weight α (Lin et al. 2020); 0 = off
     cr_gap: float = 0.0  # InfoGAN-CR: non-shared continuous codes of a pair differ by >= gap·(hi-lo)/2
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -209,6 +210,8 @@ def validate(cfg: Config) -> None:
         (t.keep_ckpts >= 1, f"train.keep_ckpts must be >= 1, got {t.keep_ckpts}"),
         (t.eval_samples >= 1, f"train.eval_samples must be >= 1, got {t.eval_samples}"),
         (t.disent_samples >= 0, f"train.disent_samples must be >= 0, got {t.disent_samples}"),
+        (t.real_mi_weight >= 0 and math.isfinite(t.real_mi_weight),
+         f"train.real_mi_weight must be >= 0, got {t.real_mi_weight}"),
         (t.cr_weight >= 0 and math.isfinite(t.cr_weight), f"train.cr_weight must be >= 0, got {t.cr_weight}"),
         (0 <= t.cr_gap < 1, f"train.cr_gap must be in [0, 1), got {t.cr_gap}"),
         (t.cr_weight == 0 or len(cfg.latent.codes) >= 2,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .latent import LatentSpec, Latents
 
-__all__ = ["d_loss", "g_loss", "mi_loss"]
+__all__ = ["d_loss", "g_loss", "mi_loss", "real_mi"]
 
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -53,3 +53,26 @@ def mi_loss(
         loss = loss - code.lam * log_q
         parts[code.name] = log_q.detach() + code.entropy()
     return loss, parts
+
+
+def real_mi(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Q's mutual information with *real* images for each categorical code, on one batch:
+    I(c; x) = H(E_x[Q(c|x)]) - E_x[H(Q(c|x))] (as in IMSAT, Hu et al. 2017). It needs no labels;
+    it is high when Q spreads real images evenly over the categories and is confident on each.
+
+    Returns (Σ_i λ_i · I_i, {code name: I_i in nats}); maximise the first.
+    """
+    total = q_params.new_zeros((), dtype=torch.float)
+    parts: dict[str, torch.Tensor] = {}
+    for code, sl in zip(spec.codes, spec.q_slices()):
+        if code.continuous:
+            continue
+        logp = torch.log_softmax(q_params[:, sl].float(), 1)  # (B, k)
+        p = logp.exp()
+        marg = p.mean(0)
+        h_marg = -(marg * torch.log(marg.clamp_min(1e-12))).sum()
+        h_cond = -(p * logp).sum(1).mean()
+        mi = h_marg - h_cond
+        total = total + code.lam * mi
+        parts[code.name] = mi.detach()
+    return total, parts

@@ -33,7 +33,7 @@ from .config import Config
 from .data.store import ImageStore, to_float, to_uint8
 from .evaluate import ARRAY_METRICS, evaluate
 from .latent import Latents, Uniform
-from .losses import d_loss, g_loss, mi_loss
+from .losses import d_loss, g_loss, mi_loss, real_mi
 from .nets import build, build_classifier
 from .tb import ScalarWriter
 
@@ -176,11 +176,15 @@ class Trainer:
         real = to_float(self.data.images[idx], self.output)  # (B, C, H, W)
         # 2. one G forward, one D/Q forward per batch half
         fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
-        d_real, _ = self.D_run(real)
+        d_real, q_real = self.D_run(real)
         d_fake, q = self.D_run(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
         # 3. losses (eq. 6): the MI term enters both players' losses
         mi, parts = mi_loss(self.spec, q, lat, t.fixed_std)
         loss_d = d_loss(d_real, d_fake) + mi
+        if t.real_mi_weight > 0:  # beyond the paper: Q's information about real images (label-free)
+            rmi, rparts = real_mi(self.spec, q_real)
+            loss_d = loss_d - t.real_mi_weight * rmi
+            parts = {**parts, **{f"real/{k}": v for k, v in rparts.items()}}
         loss_g = g_loss(d_fake) + (0.0 if t.baseline else mi)
         # 4. gradients from the one forward: G's through the image, D/Q's from L_D
         grad_fake = torch.autograd.grad(loss_g, fake, retain_graph=True)[0]
@@ -199,7 +203,7 @@ class Trainer:
         self.opt_d.step()
         self.opt_g.step()
         self.step_count += 1
-        out.update({f"mi/{k}": v for k, v in parts.items()})
+        out.update({(k if "/" in k else f"mi/{k}"): v for k, v in parts.items()})
         return out
 
     def cr_pairs(self, n: int) -> tuple[Latents, Latents, torch.Tensor]:
