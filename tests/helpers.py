@@ -20,3 +20,28 @@ def tiny_config(steps=4, batch=16, latent="cat10,unif2,noise62", **train):
     opts = dict(steps=steps, batch_size=batch, log_every=2, eval_every=0, ckpt_every=2, eval_samples=64, device="cpu")
     t = replace(cfg.train, **{**opts, **train})
     return replace(cfg, train=t, latent=LatentSpec.parse(latent))
+
+
+def write_idx(path, array):
+    """Write a uint8 numpy array as an IDX file (magic 0x0000080N, big-endian dims, raw bytes)."""
+    import numpy as np
+
+    a = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape)
+    path.write_bytes(header + a.tobytes())
+    return path
+
+
+def write_tiny_mnist(folder, n_train=64, n_test=32, side=8, seed=0):
+    """The four MNIST files under their official names, holding a tiny random set of side x side images.
+
+    Their md5 are not the official ones: load them with ``data.verify=false``.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(folder / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, side, side), dtype=np.uint8))
+        write_idx(folder / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, (n,), dtype=np.uint8))
+    return folder
