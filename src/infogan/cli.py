@@ -83,7 +83,7 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
         G.load_state_dict(state["G"])
         D.load_state_dict(state["D"])
     except (RuntimeError, ValueError) as e:  # tensors that do not fit the config the checkpoint names
-        raise CheckpointError(f"{path}: weights do not match its config ({str(e).splitlines()[0]})") from None
+        raise CheckpointError(f"{path}: weights do not match its config ({_brief(e)})") from None
     G.to(device).eval()
     D.to(device).eval()
     return cfg, G, D, path, int(state["step"])
@@ -94,6 +94,12 @@ def _image_shape(cfg, state) -> tuple[int, int, int]:
     if isinstance(shape, list) and len(shape) == 3 and all(isinstance(x, int) and 1 <= x <= 4096 for x in shape):
         return tuple(shape)
     raise UserError(f"checkpoint image_shape {shape!r} is not (C, H, W); it was written by an incompatible version")
+
+
+def _brief(e: BaseException, limit: int = 240) -> str:
+    """An exception's message on one line, cut to ``limit`` characters (torch's can run to pages)."""
+    s = " ".join(str(e).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -130,7 +136,7 @@ def cmd_train(args) -> int:
             try:
                 trainer.load_state(state)
             except (RuntimeError, ValueError, KeyError, TypeError) as e:
-                raise ckpt.CheckpointError(f"{path}: does not fit its config ({str(e).splitlines()[0]})") from None
+                raise ckpt.CheckpointError(f"{path}: weights do not match its config ({_brief(e)})") from None
         # From here on this process is the run's one writer: clean up after a writer that was killed.
         ckpt.remove_stale_tmp(run_dir / "checkpoints")
         truncate_metrics(run_dir, trainer.step_count)

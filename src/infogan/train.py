@@ -38,6 +38,8 @@ from .tb import ScalarWriter
 
 
 def resolve_device(name: str) -> torch.device:
+    if not (name in ("auto", "cpu") or name.startswith("cuda")):
+        raise ConfigError(f"device {name!r} is not accepted; use auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
