@@ -26,3 +26,11 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("INFOGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("INFOGAN_DATA", raising=False)
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """Tiny data, three tiny trained runs and some files (helpers.build_world); copy it before changing it."""
+    from helpers import build_world
+
+    return build_world(tmp_path_factory.mktemp("world"))

@@ -45,3 +45,50 @@ def write_tiny_mnist(folder, n_train=64, n_test=32, side=8, seed=0):
         write_idx(folder / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, side, side), dtype=np.uint8))
         write_idx(folder / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, (n,), dtype=np.uint8))
     return folder
+
+
+TINY_TOML = """preset = "mnist"
+[data]
+data_dir = "data"
+download = false
+verify = false
+[train]
+steps = 2
+batch_size = 16
+log_every = 1
+ckpt_every = 1
+keep_ckpts = 2
+eval_every = 0
+eval_samples = 32
+threads = 1
+device = "cpu"
+"""
+
+
+def build_world(w):
+    """A small world of files for CLI tests, in folder ``w`` (paths inside are relative to it):
+    data/ (8x8, 64 train + 32 test), tiny.toml, run/ (2 steps, checkpoints 1 and 2), other/ (another
+    latent spec), fashion/ (another preset), images/a.png, out/existing.{png,csv}."""
+    import os
+    import shutil
+
+    from infogan.cli import main
+
+    write_tiny_mnist(w / "data")
+    (w / "tiny.toml").write_text(TINY_TOML)
+    (w / "fashion.toml").write_text(TINY_TOML.replace('preset = "mnist"', 'preset = "fashion-mnist"'))
+    cwd = os.getcwd()
+    os.chdir(w)
+    try:
+        for config, args in [("tiny.toml", ["--run-dir", "run"]),
+                             ("tiny.toml", ["--run-dir", "other", "--set", "latent=cat5,unif1,noise8", "--steps", "1"]),
+                             ("fashion.toml", ["--run-dir", "fashion", "--steps", "1"])]:
+            assert main(["train", "--config", config, *args, "--no-progress"]) == 0
+    finally:
+        os.chdir(cwd)
+    (w / "images").mkdir()
+    shutil.copy(w / "run" / "samples" / "latest.png", w / "images" / "a.png")
+    (w / "out").mkdir()
+    (w / "out" / "existing.png").write_bytes(b"keep me")
+    (w / "out" / "existing.csv").write_text("keep,me\n")
+    return w

@@ -1,9 +1,9 @@
 """Bad input, table-driven: every mistake gives one line on stderr naming the value and what is
 accepted, exit status 2, no traceback (unless ``--debug``), and changes nothing on disk.
 
-Each case runs in a fresh copy of a small world (tiny IDX data, three tiny trained runs, images,
-existing output files; hard links, so copying is cheap), with the world as working directory and
-cache dir. The whole world is snapshotted (path, size, mtime, inode) before and compared after,
+Each case runs in a fresh copy of the ``tiny_world`` fixture (tiny IDX data, three tiny trained
+runs, images, existing output files; hard links, so copying is cheap), with the copy as working
+directory and cache dir. The whole world is snapshotted (path, size, mtime, inode) before and compared after,
 once for the plain run and once with ``--debug``, where the error must be raised instead.
 """
 
@@ -22,48 +22,7 @@ from helpers import write_idx, write_tiny_mnist
 from infogan import checkpoint as ckpt
 from infogan.cli import _user_errors, main
 
-TINY = """preset = "mnist"
-[data]
-data_dir = "data"
-download = false
-verify = false
-[train]
-steps = 2
-batch_size = 16
-log_every = 1
-ckpt_every = 1
-keep_ckpts = 2
-eval_every = 0
-eval_samples = 32
-threads = 1
-device = "cpu"
-"""
 TRAIN = ["train", "--config", "tiny.toml", "--run-dir", "new", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def base_world(tmp_path_factory):
-    """data/ (8x8, 64 train + 32 test), run/ (2 steps), other/ (another latent), fashion/ (another
-    preset), images/, out/existing.{png,csv}, tiny.toml."""
-    w = tmp_path_factory.mktemp("world")
-    write_tiny_mnist(w / "data")
-    (w / "tiny.toml").write_text(TINY)
-    (w / "fashion.toml").write_text(TINY.replace('preset = "mnist"', 'preset = "fashion-mnist"'))
-    cwd = os.getcwd()
-    os.chdir(w)
-    try:
-        for config, args in [("tiny.toml", ["--run-dir", "run"]),
-                             ("tiny.toml", ["--run-dir", "other", "--set", "latent=cat5,unif1,noise8", "--steps", "1"]),
-                             ("fashion.toml", ["--run-dir", "fashion", "--steps", "1"])]:
-            assert main(["train", "--config", config, *args, "--no-progress"]) == 0
-    finally:
-        os.chdir(cwd)
-    (w / "images").mkdir()
-    shutil.copy(w / "run" / "samples" / "latest.png", w / "images" / "a.png")
-    (w / "out").mkdir()
-    (w / "out" / "existing.png").write_bytes(b"keep me")
-    (w / "out" / "existing.csv").write_text("keep,me\n")
-    return w
 
 
 # ---- setups: each writes new files (unlink first: the world's files are hard links to the base) ----
@@ -299,9 +258,9 @@ def changes(before: dict, after: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("name,setup,argv,needles", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(name, setup, argv, needles, base_world, tmp_path, monkeypatch, capsys):
+def test_bad_input(name, setup, argv, needles, tiny_world, tmp_path, monkeypatch, capsys):
     w = tmp_path / "w"
-    shutil.copytree(base_world, w, copy_function=os.link)
+    shutil.copytree(tiny_world, w, copy_function=os.link)
     monkeypatch.chdir(w)
     monkeypatch.setenv("INFOGAN_CACHE", str(w / "cache"))
     monkeypatch.delenv("INFOGAN_DATA", raising=False)
