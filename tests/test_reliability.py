@@ -3,10 +3,11 @@
 The main test runs the real CLI (``python -m infogan.cli train``) as a subprocess on a tiny IDX
 data set (8x8 images written here in the MNIST format), kills it with SIGKILL during steps,
 inside checkpoint writes (data half written; data complete but checksum not yet written), inside
-the metrics truncation a resume starts with and inside the very first checkpoint, resumes with
-``infogan train --resume`` each time, and checks that the final G, D, optimizer and RNG state and
+the metrics truncation a resume starts with and inside the very first checkpoint, and once stops
+it with SIGTERM (which must checkpoint at a step boundary and exit 130); resumes with ``infogan
+train --resume`` each time, and checks that the final G, D, optimizer and RNG state and
 metrics.jsonl equal those of an uninterrupted run bit for bit. The kill points tried and the
-outcome are printed in the test output.
+outcome are printed in the test output (``pytest -s`` not needed).
 """
 
 import json
@@ -28,7 +29,7 @@ from infogan.train import truncate_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_CLI = Path(__file__).with_name("slow_write_cli.py")
-STEPS, CKPT_EVERY = 40, 4
+STEPS, CKPT_EVERY = 24, 4
 SEED = 20240607  # picks the kill points
 
 
@@ -102,7 +103,7 @@ def _wait_and_kill(proc: subprocess.Popen, run: Path, kind: str, target: int, rn
         if proc.poll() is not None:
             raise AssertionError(f"training ended (rc {proc.returncode}) before the {kind} kill at {target}")
         seen = None
-        if kind == "step":
+        if kind in ("step", "sigterm"):
             started = any(w in log.read_text() for w in ("training ", "resuming "))
             s = _logged_step(run) if started else -1
             if s >= target:
@@ -119,8 +120,8 @@ def _wait_and_kill(proc: subprocess.Popen, run: Path, kind: str, target: int, rn
             if hits:
                 seen = f"inside the write of {hits[0]}"
         if seen:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            proc.send_signal(signal.SIGTERM if kind == "sigterm" else signal.SIGKILL)
+            proc.wait(timeout=120)
             return seen
         time.sleep(0.01)
     raise AssertionError(f"no {kind} kill moment within 120 s")
@@ -131,7 +132,7 @@ def _start(args, tmp, log: Path, slow_names: str | None = None) -> subprocess.Po
     slow = slow_names is not None
     cmd = [sys.executable, *([str(SLOW_CLI)] if slow else ["-m", "infogan.cli"]), *map(str, args)]
     with open(log, "w") as err:
-        return subprocess.Popen(cmd, cwd=tmp, env=_env(tmp, slow_names or ""), stdout=subprocess.DEVNULL, stderr=err)
+        return subprocess.Popen(cmd, cwd=tmp, env=_env(tmp, slow_names or ""), stdout=err, stderr=subprocess.STDOUT)
 
 
 def _final_state(run: Path) -> dict:
@@ -157,7 +158,7 @@ def _flat(state: dict) -> dict[str, torch.Tensor]:
 
 def _plan(rng: random.Random) -> list[str]:
     """Kill kinds in a seeded order: one in the very first checkpoint, then every other kind."""
-    rest = ["step", "ckpt-data", "ckpt-sum", "truncate"]
+    rest = ["step", "ckpt-data", "ckpt-sum", "truncate", "sigterm"]
     rng.shuffle(rest)
     while rest[0] == "truncate":  # right after the first kill there is no metrics.jsonl to truncate yet
         rng.shuffle(rest)
@@ -195,8 +196,10 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted_run(tmp_path
         for line in records:
             print("  " + line)
         print(f"  final resume: {final}")
-        print(f"  result: {len(records)} kills; {len(a)} tensors (G, D, both Adam states, RNG) and "
-              f"{len(rb)} metrics lines identical to the uninterrupted run bit for bit")
+        n_term = sum("sigterm" in line for line in records)
+        print(f"  result: {len(records) - n_term} SIGKILLs and {n_term} SIGTERM; {len(a)} tensors (G, D, both Adam "
+              f"states, RNG) and "
+              f"{len(rb)} metrics lines (it_s aside) identical to the uninterrupted run bit for bit")
 
 
 def _kill_resume_chain(tmp_path: Path, cfg: Path, rng: random.Random) -> tuple[list[str], str]:
@@ -221,7 +224,7 @@ def _kill_resume_chain(tmp_path: Path, cfg: Path, rng: random.Random) -> tuple[l
         log = tmp_path / f"segment{i}.log"
         # Only the write the kill aims at is slowed down: the next checkpoint at or after the target.
         at = f"step_{-(-target // CKPT_EVERY) * CKPT_EVERY:09d}"
-        slow = {"step": None, "truncate": r"^metrics\.jsonl$", "ckpt-sum": rf"^{at}\.sha256$"}.get(kind, rf"^{at}\.safetensors$")
+        slow = {"step": None, "sigterm": None, "truncate": r"^metrics\.jsonl$", "ckpt-sum": rf"^{at}\.sha256$"}.get(kind, rf"^{at}\.safetensors$")
         proc = _start([*args, "--no-progress"], tmp_path, log, slow)
         try:
             seen = _wait_and_kill(proc, run, kind, target, rng, log)
@@ -229,15 +232,21 @@ def _kill_resume_chain(tmp_path: Path, cfg: Path, rng: random.Random) -> tuple[l
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        assert proc.returncode == -signal.SIGKILL
         stale = _tmp_files(run)
+        if kind == "sigterm":  # not a kill: the run stops at a step boundary with a checkpoint there
+            stopped = int(re.search(r"interrupted at step (\d+)", log.read_text()).group(1))
+            assert proc.returncode == 130 and stopped >= target and not stale
+            assert ckpt.load_latest(run / "checkpoints", warn=lambda m: None)[1]["step"] == stopped
+            seen += f", stopped at step {stopped} with a checkpoint there (exit 130)"
+        else:
+            assert proc.returncode == -signal.SIGKILL
         # The checkpoint this segment started from (and any newer one that completed) is still usable.
         try:
             now = ckpt.load_latest(run / "checkpoints", warn=lambda m: None)[1]["step"]
         except ckpt.NoCheckpoint:
             now = -1
         assert now >= max(good, start), f"kill {i + 1} ({kind}) lost checkpoint {max(good, start)}: newest usable is {now}"
-        if kind != "step":
+        if kind not in ("step", "sigterm"):
             assert any(f"tmp{proc.pid}" in f for f in stale), f"kill {i + 1} ({kind}) did not land inside a write"
         if kind == "ckpt-sum":  # data renamed into place, checksum not yet: that file must be skipped
             newest = ckpt.list_checkpoints(run / "checkpoints")[-1]
