@@ -308,3 +308,22 @@ def test_truncate_metrics_drops_later_lines_and_a_cut_last_line(tmp_path):
     truncate_metrics(tmp_path, 3)
     assert (tmp_path / "metrics.jsonl").read_text() == "\n".join(lines[:3]) + "\n"
     assert not (tmp_path / ".metrics.jsonl.tmp4242").exists()
+
+
+def test_resume_of_a_run_cut_before_its_first_checksum_starts_over_cleanly(tiny_world, tmp_path, monkeypatch, capsys):
+    """Killed between the step-0 checkpoint's data and its checksum: resume starts from config.toml
+    at step 0, writes a complete step-0 checkpoint (something to restore on divergence) and goes on."""
+    import shutil
+
+    from infogan.cli import main
+
+    w = tmp_path / "w"
+    shutil.copytree(tiny_world, w, copy_function=os.link)
+    monkeypatch.chdir(w)
+    assert main(["train", "--config", "tiny.toml", "--run-dir", "r", "--steps", "0", "--set", "train.keep_ckpts=3",
+                 "--no-progress"]) == 0
+    (w / "r" / "checkpoints" / "step_000000000.sha256").unlink()
+    assert main(["train", "--resume", "r", "--steps", "2", "--no-progress"]) == 0
+    assert "from step 0 (no checkpoint was completed)" in capsys.readouterr().err
+    got = {p.name: ckpt.load_file(p)["step"] for p in ckpt.list_checkpoints(w / "r" / "checkpoints")}
+    assert got == {"step_000000000.safetensors": 0, "step_000000001.safetensors": 1, "step_000000002.safetensors": 2}

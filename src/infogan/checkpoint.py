@@ -149,6 +149,11 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     return sorted(p for p in ckpt_dir.iterdir() if _NAME.fullmatch(p.name))
 
 
+def has_complete(ckpt_dir: Path) -> bool:
+    """Whether some checkpoint in ``ckpt_dir`` has its checksum file (a write that completed)."""
+    return any(p.with_suffix(".sha256").is_file() for p in list_checkpoints(ckpt_dir))
+
+
 def load_file(path: Path, verify: bool = True) -> dict[str, Any]:
     """Load one checkpoint file, checking its checksum file first when ``verify``."""
     path = Path(path)

@@ -187,7 +187,7 @@ class Trainer:
         handlers = {}
         if _main_thread():
             handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        if not ckpt.list_checkpoints(self.run_dir / "checkpoints"):
+        if not ckpt.has_complete(self.run_dir / "checkpoints"):
             self.save()  # step-0 checkpoint: something to go back to if training diverges early
         bar = _progress(total, self.step_count, self.progress)
         acc: dict[str, torch.Tensor] = {}
