@@ -29,6 +29,18 @@ def isolated_cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def tiny_run(mnist_dir, tmp_path_factory):
+    """A 4-step MNIST run (about 20 s), trained once per session for the explore/cluster tests."""
+    from infogan.cli import main
+
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    args = ["train", "--preset", "mnist", "--steps", "4", "--run-dir", str(run), "--set", "train.batch_size=16",
+            "--set", "train.eval_samples=200", "--no-progress"]
+    assert main(args) == 0
+    return run
+
+
+@pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory):
     """Tiny data, three tiny trained runs and some files (helpers.build_world); copy it before changing it."""
     from helpers import build_world

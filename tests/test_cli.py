@@ -80,3 +80,11 @@ def test_existing_run_dir_is_not_overwritten(tmp_path):
     r = run_cli("train", "--run-dir", run)
     assert r.returncode == 2 and "already exists" in r.stderr
     assert (run / "keep.txt").read_text() == "precious"
+
+
+def test_make_dsprites_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "d.npz"
+    out.write_bytes(b"keep")
+    r = run_cli("data", "make-dsprites", "--out", out)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    assert out.read_bytes() == b"keep"

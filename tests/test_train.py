@@ -161,3 +161,23 @@ def test_interrupt_checkpoints_at_a_step_boundary(tmp_path):
     path, state = ckpt.load_latest(tmp_path / "checkpoints")
     assert state["step"] == 3 and tr.step_count == 3
     assert (tmp_path / "report.md").is_file()
+
+
+def test_infogan_cr_pairs_share_exactly_one_code_and_train(tmp_path):
+    cfg = tiny_config(steps=4, latent="unif3,cat4,noise5", cr_weight=2.0, cr_gap=0.5, keep_ckpts=10)
+    tr = Trainer(cfg, tmp_path, synthetic_store(64), progress=False)
+    a, b, shared = tr.cr_pairs(2000)
+    for j in range(4):
+        same = a.codes[j] == b.codes[j]
+        assert torch.all(same[shared == j])
+        if j < 3:  # continuous, non-shared: at least the gap apart (0.5 of the half-range 1)
+            assert float((a.codes[j] - b.codes[j])[shared != j].abs().min()) >= 0.5 - 1e-6
+    assert not torch.equal(a.noise, b.noise)
+    h0 = [p.clone() for p in tr.H.parameters()]
+    tr.fit()
+    assert any(not torch.equal(p0, p) for p0, p in zip(h0, tr.H.parameters()))
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert "cr/loss" in rows[0] and 0 <= rows[0]["cr/accuracy"] <= 1
+    # H and its optimizer are part of the exact-resume state
+    _, state = ckpt.load_latest(tmp_path / "checkpoints")
+    assert "H" in state and "opt_h" in state

@@ -1,4 +1,4 @@
-"""Command line: ``infogan train | eval | sample | traverse | encode | report | presets``.
+"""Command line: ``infogan train | eval | sample | traverse | encode | explore | cluster | report | presets``.
 
 The only module that reads argv. User mistakes print one line on stderr and exit with status 2
 (``--debug`` shows the traceback).
@@ -54,26 +54,30 @@ def _resolve_config(args) -> "Config":  # noqa: F821
 
 
 def _load_data(cfg, need_train: bool = True):
-    from .data import DataError, load_dataset
+    """(train, test) stores of a config's data set; test is None where the data has no test split."""
+    from .config import image_shape
+    from .data import load_dataset
 
     d = cfg.data
-    opts = {} if d.verify else {"verify": False}
-    train = load_dataset(d.name, "train", d.data_dir or None, d.download, **opts) if need_train else None
-    try:
-        test = load_dataset(d.name, "test", d.data_dir or None, d.download, **opts)
-    except DataError as e:
-        test = None  # evaluation without labels (L_I only)
-        print(f"warning: no test split, so no accuracy ({str(e).splitlines()[0]})", file=sys.stderr)
+    opts = {}
+    if d.name in ("celeba", "chairs", "faces", "folder"):
+        c, h, _ = image_shape(cfg)
+        opts = {"size": h, "channels": c, "on_bad": d.on_bad}
+    if not d.verify and d.name in ("mnist", "fashion-mnist", "svhn", "dsprites", "celeba"):
+        opts["verify"] = False  # your own files under the official names
+    load = lambda split: load_dataset(d.name, split, d.data_dir or None, d.download, **opts)  # noqa: E731
+    train = load("train") if need_train else None
+    test = None
+    if d.name in ("mnist", "fashion-mnist", "svhn", "celeba", "dsprites"):
+        test = load("test")
     return train, test
 
 
 def load_model(run_dir: str | Path, device: str = "cpu"):
     """(config, G, D, checkpoint path) of a run, models rebuilt from the saved config, eval mode."""
-    from .nets import build
-    from .train import load_run
-
     from .checkpoint import CheckpointError
-    from .train import resolve_device
+    from .nets import build
+    from .train import load_run, resolve_device
 
     cfg, state, path = load_run(run_dir)
     device = resolve_device(device)
@@ -105,7 +109,11 @@ def _brief(e: BaseException, limit: int = 240) -> str:
 # ---- commands ---------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
-    from .train import Trainer, load_run, run_config, truncate_metrics, with_steps
+    from . import dist
+    from .train import Trainer, load_run, resolve_device, run_config, truncate_metrics, with_steps
+
+    if dist.launched():  # torchrun: join the group first so that ranks agree before touching files
+        dist.setup(resolve_device(args.device or "auto"))
 
     if args.resume:
         from . import checkpoint as ckpt
@@ -137,29 +145,35 @@ def cmd_train(args) -> int:
                 trainer.load_state(state)
             except (RuntimeError, ValueError, KeyError, TypeError) as e:
                 raise ckpt.CheckpointError(f"{path}: weights do not match its config ({_brief(e)})") from None
-        # From here on this process is the run's one writer: clean up after a writer that was killed.
-        ckpt.remove_stale_tmp(run_dir / "checkpoints")
-        truncate_metrics(run_dir, trainer.step_count)
-        origin = f"{path.name} (step {trainer.step_count})" if path else "step 0 (no checkpoint was completed)"
-        print(f"resuming {run_dir} from {origin} to step {cfg.train.steps}", file=sys.stderr)
+        if dist.is_main():
+            # From here on this process is the run's one writer: clean up after a writer that was killed.
+            ckpt.remove_stale_tmp(run_dir / "checkpoints")
+            truncate_metrics(run_dir, trainer.step_count)
+            origin = f"{path.name} (step {trainer.step_count})" if path else "step 0 (no checkpoint was completed)"
+            print(f"resuming {run_dir} from {origin} to step {cfg.train.steps}", file=sys.stderr)
+        dist.barrier()  # no rank starts (and writes) before rank 0 has cleaned up
     else:
         cfg = _resolve_config(args)
         name = f"{cfg.preset}{'-baseline' if cfg.train.baseline else ''}-seed{cfg.train.seed}"
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / name
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--run-dir {run_dir} is a file; give a new or empty directory")
-        if run_dir.exists() and any(run_dir.iterdir()):
+        exists = run_dir.exists() and any(run_dir.iterdir())
+        dist.barrier()  # every rank has looked before rank 0 creates anything
+        if exists:
             raise UserError(f"run directory {run_dir} already exists and is not empty; continue it with "
                             f"--resume {run_dir} or choose another --run-dir")
         train, test = _load_data(cfg)
         trainer = Trainer(cfg, run_dir, train, test, progress=not args.no_progress)
-        print(f"training {cfg.preset}: {cfg.latent.describe()} -> {run_dir}", file=sys.stderr)
+        if dist.is_main():
+            print(f"training {cfg.preset}: {cfg.latent.describe()} -> {run_dir}", file=sys.stderr)
     try:
         result = trainer.fit()
     except KeyboardInterrupt:
         print(f"stopped; continue with: infogan train --resume {run_dir}", file=sys.stderr)
         return 130
-    print(json.dumps({"run_dir": str(run_dir), "step": trainer.step_count, **result}, indent=1))
+    if dist.is_main():
+        print(json.dumps({"run_dir": str(run_dir), "step": trainer.step_count, **result}, indent=1))
     return 0
 
 
@@ -171,7 +185,8 @@ def cmd_eval(args) -> int:
     cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
     _, test = _load_data(cfg, need_train=False)
     res = {"step": step, "checkpoint": path.name,
-           **evaluate(G, D, cfg.latent, G.output, test, args.samples or cfg.train.eval_samples, cfg.train.fixed_std)}
+           **evaluate(G, D, cfg.latent, G.output, test, args.samples or cfg.train.eval_samples, cfg.train.fixed_std,
+                      args.disent_samples)}
     from .checkpoint import atomic_write
 
     atomic_write(Path(args.run) / "eval.json", (json.dumps(res, indent=1) + "\n").encode())
@@ -184,6 +199,8 @@ def cmd_eval(args) -> int:
             acc = res.get("cluster_accuracy", {}).get(n.name)
             extra = f"  accuracy {100 * acc:.2f}%" if acc is not None else ""
             print(f"  {n.name:>6} {n.describe():>14}  L_I {mi:.3f} / H(c) {h:.3f} nats{extra}")
+        for k, v in res.get("disentanglement", {}).items():
+            print(f"  {k:>28} {v:.4f}")
     return 0
 
 
@@ -270,6 +287,56 @@ def cmd_encode(args) -> int:
     return 0
 
 
+def cmd_explore(args) -> int:
+    from .explore import Explorer, make_server
+
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
+    cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
+    explorer = Explorer(G, cfg.latent, run=Path(args.run).resolve().name, step=step, checkpoint=path.name)
+    try:
+        server = make_server(explorer, args.host, args.port)
+    except OSError as e:
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); "
+                        "choose another --port (0: any free one)") from None
+    if server.server_address[0] not in ("127.0.0.1", "::1"):
+        print(f"warning: listening on {args.host}: anyone who can reach this machine can use the explorer",
+              file=sys.stderr)
+    print(f"exploring {args.run} (step {step}) at {server.url} (Ctrl-C stops)", file=sys.stderr)
+    print(server.url, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_cluster(args) -> int:
+    from .explore.cluster import cluster_folder
+
+    folder, out = Path(args.folder), Path(args.out)
+    if not folder.is_dir():
+        raise UserError(f"{folder} is not a folder of images")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise UserError(f"{out} already exists and is not empty; pass --force to write into it")
+    if not 1 <= args.per_sheet <= 1024:
+        raise UserError(f"--per-sheet must be in 1..1024, got {args.per_sheet}")
+    cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
+    if not cfg.latent.categorical:
+        raise UserError(f"{args.run} has no categorical code to cluster by (latent {cfg.latent.to_text()})")
+    res = cluster_folder(D, cfg.latent, G.image_shape, G.output, folder, out, per_sheet=args.per_sheet,
+                         labels_from_subfolders=args.labels_from_subfolders, fixed_std=cfg.train.fixed_std)
+    print(f"{res['n_images']} images of {folder} -> {out}" + (f" ({len(res['skipped'])} unreadable, skipped)" if res["skipped"] else ""))
+    for name, sizes in res["sizes"].items():
+        extra = ""
+        if name in res.get("purity", {}):
+            extra = f"  purity {100 * res['purity'][name]:.2f}%  accuracy {100 * res['accuracy'][name]:.2f}%"
+        print(f"  {name}: " + " ".join(f"{k}:{n}" for k, n in enumerate(sizes)) + extra)
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
     from .train import is_run_dir
@@ -281,16 +348,79 @@ def cmd_report(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from .config import PRESETS
+    from .config import PRESET_SHAPES, PRESETS
     from .nets import build, count_params
 
-    print(f"{'preset':<16}{'data':<16}{'latent':<28}{'G input':>8}{'G params':>12}{'D+Q params':>12}")
+    print(f"{'preset':<16}{'data':<16}{'latent':<34}{'G input':>8}{'G params':>12}{'D+Q params':>12}")
     for name, make in PRESETS.items():
         cfg = make()
-        shape = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}.get(cfg.data.name, (1, 28, 28))
+        shape = PRESET_SHAPES[name]
         G, D = build(cfg.model.arch, cfg.latent, shape, cfg.model.q_hidden)
-        print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<28}{cfg.latent.input_dim:>8}"
+        print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<34}{cfg.latent.input_dim:>8}"
               f"{count_params(G):>12,}{count_params(D):>12,}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import bench
+    from .config import preset
+
+    cfg = preset(args.preset).override(args.set or [])
+    t = replace(cfg.train, device=args.device or cfg.train.device)
+    if args.batch_size:
+        t = replace(t, batch_size=args.batch_size)
+    cfg = replace(cfg, train=t)
+    if args.steps < 1 or args.warmup < 0:
+        raise UserError(f"--steps must be >= 1 and --warmup >= 0, got {args.steps} and {args.warmup}")
+    log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
+    res = bench(cfg, steps=args.steps, warmup=args.warmup, reference=not args.no_reference, log=log)
+    if args.out:
+        from .checkpoint import atomic_write
+
+        atomic_write(Path(args.out), (json.dumps(res, indent=1) + "\n").encode())
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        print(f"{res['preset']} on {res['device']} ({res['threads']} threads), batch {res['batch_size']}: "
+              f"{res['ms_per_step']:.1f} ms/step, {res['images_per_s']:.0f} images/s, "
+              f"{res['effective_flops'] / 1e9:.1f} GFLOP/s ({100 * res['fraction_of_matmul_peak']:.0f}% of measured "
+              f"matmul peak {res['matmul_peak_flops'] / 1e9:.0f} GFLOP/s), peak memory {res['peak_memory_mib']:.0f} MiB")
+        if "speedup_vs_reference" in res:
+            print(f"eager reference: {res['reference_ms_per_step']:.1f} ms/step -> speed-up x{res['speedup_vs_reference']:.2f}")
+        if "mi_overhead_percent" in res:
+            print(f"plain GAN: {res['plain_gan_ms_per_step']:.1f} ms/step -> MI term costs {res['mi_overhead_percent']:+.1f}%")
+    return 0
+
+
+def cmd_study(args) -> int:
+    from .config import preset
+    from .study import run_study
+
+    preset(args.preset)  # fail early on an unknown preset
+    if args.seeds < 1 or args.parallel < 1:
+        raise UserError(f"--seeds and --parallel must be >= 1, got {args.seeds} and {args.parallel}")
+    root = Path(args.root or f"runs/study-{args.preset}")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    summary = run_study(args.preset, seeds, root, args.steps, args.parallel, args.set or [],
+                        args.samples, log=lambda m: print(m, file=sys.stderr), disent_samples=args.disent_samples)
+    print((root / "study.md").read_text())
+    if args.json:
+        print(json.dumps({k: summary[k] for k in ("table", "selected")}, indent=1, default=str))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .data.common import cache_dir
+    from .data.dsprites import DSPRITES_FILE, make_dsprites
+
+    out = Path(args.out) if args.out else cache_dir() / "dsprites" / DSPRITES_FILE
+    if out.exists() and not args.force:
+        raise UserError(f"{out} already exists; pass --force to overwrite it")
+    if out.suffix != ".npz":
+        raise UserError(f"--out must name a .npz file, got {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    make_dsprites(out, progress=True)
+    print(f"wrote {out} (a procedural re-creation of dSprites in the official layout, not the official file)")
     return 0
 
 
@@ -320,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--json", action="store_true")
     e.add_argument("--samples", type=int, help="fresh samples for L_I (default: train.eval_samples)")
+    e.add_argument("--disent-samples", type=int, default=10000,
+                   help="data sets with ground-truth factors: training points of the disentanglement metrics "
+                        "(disentanglement_lib default 10000; 0 skips them)")
     e.add_argument("--device")
     e.set_defaults(func=cmd_eval)
 
@@ -346,10 +479,60 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true")
     c.set_defaults(func=cmd_encode)
 
+    x = sub.add_parser("explore", help="web page with a control per code over a run's generator")
+    x.add_argument("run")
+    x.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free one)")
+    x.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    x.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    x.set_defaults(func=cmd_explore)
+
+    k = sub.add_parser("cluster", help="group a folder of images by Q's categorical codes: CSV + contact sheets")
+    k.add_argument("run")
+    k.add_argument("folder", help="folder of images (searched recursively)")
+    k.add_argument("--out", required=True, help="output folder (clusters.csv, summary.json, <code>/cat_NN.png)")
+    k.add_argument("--per-sheet", type=int, default=64, help="thumbnails per contact sheet, most confident first")
+    k.add_argument("--labels-from-subfolders", action="store_true",
+                   help="images sit in one subfolder per class: report purity and accuracy per code")
+    k.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    k.add_argument("--device")
+    k.set_defaults(func=cmd_cluster)
+
     r = sub.add_parser("report", help="regenerate a run's report.md")
     r.add_argument("run")
     r.add_argument("--baseline-run", help="baseline run to compare in Fig. 1 (default: a sibling found automatically)")
     r.set_defaults(func=cmd_report)
+
+    b = sub.add_parser("bench", help="time training steps against a plain eager reference loop")
+    b.add_argument("--preset", default="mnist")
+    b.add_argument("--steps", type=int, default=30, help="timed steps per loop")
+    b.add_argument("--warmup", type=int, default=5)
+    b.add_argument("--batch-size", type=int)
+    b.add_argument("--device")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE")
+    b.add_argument("--no-reference", action="store_true", help="skip the eager reference loop")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--out", help="also write the JSON result to this file")
+    b.set_defaults(func=cmd_bench)
+
+    st = sub.add_parser("study", help="train and evaluate several seeds; label-free model selection")
+    st.add_argument("--preset", default="mnist")
+    st.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    st.add_argument("--first-seed", type=int, default=0)
+    st.add_argument("--steps", type=int)
+    st.add_argument("--parallel", type=int, default=1, help="runs trained at once (each gets cpu_count/P threads)")
+    st.add_argument("--root", help="study directory (default runs/study-<preset>)")
+    st.add_argument("--samples", type=int, default=10000, help="fresh samples for L_I")
+    st.add_argument("--disent-samples", type=int, default=10000, help="training points of the disentanglement metrics")
+    st.add_argument("--set", action="append", metavar="KEY=VALUE")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_study)
+
+    da = sub.add_parser("data", help="data utilities")
+    dsub = da.add_subparsers(dest="data_cmd", required=True)
+    md = dsub.add_parser("make-dsprites", help="write the procedural dSprites re-creation (official .npz layout)")
+    md.add_argument("--out", help="file to write (default: the cache dir, where the dsprites preset looks)")
+    md.add_argument("--force", action="store_true")
+    md.set_defaults(func=cmd_data)
 
     pr = sub.add_parser("presets", help="list presets")
     pr.set_defaults(func=cmd_presets)

@@ -40,6 +40,9 @@ class DataConfig:
     data_dir: str = ""  # look here first; then $INFOGAN_DATA/<name>, then the cache dir
     download: bool = True  # download into the cache dir when missing
     verify: bool = True  # check files with official names against the official md5 (false: own subsets)
+    size: int = 0  # image side after crop + resize (celeba, chairs, faces, folder); 0 = the preset's
+    channels: int = 0  # 1 (gray) or 3 (RGB) for image folders; 0 = the preset's
+    on_bad: str = "error"  # corrupt / non-image files in folders: "error" or "skip" (counted, reported)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class TrainConfig:
     baseline: bool = False  # regular GAN with a Q head: Q learns L_I, G gets no MI gradient (Fig. 1)
     mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
     fixed_std: bool = False  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std)
+    cr_weight: float = 0.0  # InfoGAN-CR contrastive regularizer weight α (Lin et al. 2020); 0 = off
+    cr_gap: float = 0.0  # InfoGAN-CR: non-shared continuous codes of a pair differ by >= gap·(hi-lo)/2
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU threads for torch (0: torch's default)
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard lines
@@ -57,6 +62,7 @@ class TrainConfig:
     ckpt_every: int = 500  # steps between checkpoints
     keep_ckpts: int = 3  # checkpoints kept (oldest removed first)
     eval_samples: int = 10000  # fresh samples for the L_I estimate at evaluation
+    disent_samples: int = 2000  # data sets with factors: training points of the disentanglement metrics at evaluation
     max_recoveries: int = 3  # divergence: restores of the last good checkpoint before giving up
     recovery_lr_factor: float = 0.5  # divergence: both learning rates are multiplied by this per restore
 
@@ -212,9 +218,17 @@ def validate(cfg: Config) -> None:
         (t.ckpt_every >= 1, f"train.ckpt_every must be >= 1, got {t.ckpt_every}"),
         (t.keep_ckpts >= 1, f"train.keep_ckpts must be >= 1, got {t.keep_ckpts}"),
         (t.eval_samples >= 1, f"train.eval_samples must be >= 1, got {t.eval_samples}"),
+        (t.disent_samples >= 0, f"train.disent_samples must be >= 0, got {t.disent_samples}"),
+        (t.cr_weight >= 0 and math.isfinite(t.cr_weight), f"train.cr_weight must be >= 0, got {t.cr_weight}"),
+        (0 <= t.cr_gap < 1, f"train.cr_gap must be in [0, 1), got {t.cr_gap}"),
+        (t.cr_weight == 0 or len(cfg.latent.codes) >= 2,
+         f"train.cr_weight={t.cr_weight} needs at least 2 latent codes, the spec has {len(cfg.latent.codes)}"),
         (t.max_recoveries >= 0, f"train.max_recoveries must be >= 0, got {t.max_recoveries}"),
         (0 < t.recovery_lr_factor <= 1, f"train.recovery_lr_factor must be in (0, 1], got {t.recovery_lr_factor}"),
         (m.q_hidden >= 1, f"model.q_hidden must be >= 1, got {m.q_hidden}"),
+        (cfg.data.size in (0, 32, 64, 128), f"data.size must be 32, 64 or 128 (0 = preset default), got {cfg.data.size}"),
+        (cfg.data.channels in (0, 1, 3), f"data.channels must be 1 or 3 (0 = preset default), got {cfg.data.channels}"),
+        (cfg.data.on_bad in ("error", "skip"), f"data.on_bad must be 'error' or 'skip', got {cfg.data.on_bad!r}"),
         (t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
          f"train.device must be auto, cpu, cuda or cuda:N, got {t.device!r}"),
     ]
@@ -259,11 +273,14 @@ def config_diff(a: Config, b: Config, ignore: tuple[str, ...] = RESUME_MAY_CHANG
 # ---- presets --------------------------------------------------------------------------------
 
 def _mnist() -> Config:
+    # Continuous codes scored with a fixed std of 1, as in the authors' code: with a learned std
+    # their L_I grows without bound and competes with the categorical code (README: choices).
     return Config(
         preset="mnist",
         latent=LatentSpec.parse("cat10,unif2,noise62"),
         model=ModelConfig(arch="mnist"),
         data=DataConfig(name="mnist"),
+        train=TrainConfig(fixed_std=True),
     )
 
 
@@ -271,7 +288,53 @@ def _fashion_mnist() -> Config:
     return replace(_mnist(), preset="fashion-mnist", data=DataConfig(name="fashion-mnist"))
 
 
-PRESETS = {"mnist": _mnist, "fashion-mnist": _fashion_mnist}
+def _paper(name: str, latent: str, arch: str, data: str, **optim) -> Config:
+    return Config(preset=name, latent=LatentSpec.parse(latent), model=ModelConfig(arch=arch),
+                  optim=OptimConfig(**optim), data=DataConfig(name=data))
+
+
+# App. C numbers win over Sec. 7 where they differ (see docs/presets.md).
+PRESETS = {
+    "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist,
+    # SVHN: 4 x Cat(10), 4 x Unif(-1, 1), 124 noise -> 168 (Table 2)
+    "svhn": lambda: _paper("svhn", "4xcat10,unif4,noise124", "svhn_celeba", "svhn"),
+    # CelebA: 10 x Cat(10), 128 noise -> 228 (Table 3)
+    "celeba": lambda: _paper("celeba", "10xcat10,noise128", "svhn_celeba", "celeba"),
+    # 3D faces: 5 x Unif(-1, 1), 128 noise -> 133 (Table 4); Table 5's per-factor settings
+    "faces": lambda: _paper("faces", "unif5@0.2,noise128", "faces", "faces", lr_d=2e-4, lr_g=5e-4),
+    "faces-azimuth": lambda: _paper("faces-azimuth", "unif5@0.2,noise128", "faces", "faces", lr_d=2e-4, lr_g=5e-4),
+    "faces-elevation": lambda: _paper("faces-elevation", "unif5@0.1,noise128", "faces", "faces", lr_d=4e-4, lr_g=3e-4),
+    "faces-lighting": lambda: _paper("faces-lighting", "unif5@0.1,noise128", "faces", "faces", lr_d=8e-4, lr_g=3e-4),
+    "faces-width": lambda: _paper("faces-width", "unif5@0.1,noise128", "faces", "faces", lr_d=8e-4, lr_g=3e-4),
+    # 3D chairs: 3 x Cat(20), 1 x Unif(-1, 1), 128 noise -> 189 (Table 6); Table 7's variants
+    "chairs": lambda: _paper("chairs", "3xcat20,unif1@10,noise128", "chairs", "chairs"),
+    "chairs-rotation": lambda: _paper("chairs-rotation", "3xcat20,unif1@10,noise128", "chairs", "chairs"),
+    "chairs-width": lambda: _paper("chairs-width", "3xcat20@2,unif1@0.05,noise128", "chairs", "chairs"),
+    # dSprites (not in the paper): 5 continuous codes + 5 noise, the InfoGAN-CR setting
+    "dsprites": lambda: _paper("dsprites", "unif5,noise5", "dsprites", "dsprites"),
+    # your own images: a generic DCGAN-style net; choose the latent with --set latent=...
+    "folder": lambda: replace(_paper("folder", "cat10,unif2,noise62", "generic", "folder"),
+                              data=DataConfig(name="folder", size=32, channels=3)),
+}
+
+# Image shape (C, H, W) of each preset's data; used where no data is loaded (bench, presets).
+PRESET_SHAPES = {
+    "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "svhn": (3, 32, 32), "celeba": (3, 32, 32),
+    "faces": (1, 32, 32), "faces-azimuth": (1, 32, 32), "faces-elevation": (1, 32, 32), "faces-lighting": (1, 32, 32),
+    "faces-width": (1, 32, 32), "chairs": (1, 64, 64), "chairs-rotation": (1, 64, 64), "chairs-width": (1, 64, 64),
+    "dsprites": (1, 64, 64), "folder": (3, 32, 32),
+}
+
+
+def image_shape(cfg: Config) -> tuple[int, int, int]:
+    """The (C, H, W) a config's data set is loaded at."""
+    c, h, w = PRESET_SHAPES.get(cfg.preset, (1, 28, 28))
+    if cfg.data.size:
+        h = w = cfg.data.size
+    if cfg.data.channels:
+        c = cfg.data.channels
+    return c, h, w
 
 
 def preset(name: str) -> Config:

@@ -14,7 +14,7 @@ import torch
 from .data.store import ImageStore, to_float
 from .latent import LatentSpec
 from .losses import mi_loss
-from .metrics import cluster_accuracy
+from .metrics import ari, cluster_accuracy, nmi, purity
 
 
 @torch.no_grad()
@@ -68,13 +68,55 @@ def mi_on_samples(
     return {k: v / max(n, 1) for k, v in sums.items()}
 
 
+def real_data_mi(probs: np.ndarray) -> float:
+    """I(c; x) of Q's categorical posterior over real images (N, k), in nats: the entropy of the
+    average prediction minus the average entropy of a prediction. High when Q uses every
+    category and is confident on real data; needs no labels (as in IMSAT / IIC)."""
+    p = np.clip(probs.astype(np.float64), 1e-12, 1)
+    marg = p.mean(0)
+    return float(-(marg * np.log(marg)).sum() + (p * np.log(p)).sum(1).mean())
+
+
+def representation(D: torch.nn.Module, spec: LatentSpec, output: str, fixed_std: bool = False):
+    """images (n, C, H, W) uint8 -> codes (n, D): Q's mean per continuous code and its
+    probabilities per categorical code (the representation scored by the disentanglement metrics)."""
+
+    def fn(images) -> np.ndarray:
+        imgs = torch.as_tensor(np.asarray(images))
+        post = posterior(spec, q_outputs(D, imgs, output), fixed_std)
+        return np.concatenate([post[c.name][:, :1] if c.continuous else post[c.name] for c in spec.codes], 1)
+
+    return fn
+
+
+# Metrics that score one sample of (code, factor) pairs; BetaVAE and FactorVAE encode 64 images per
+# training point and so cost ~100x more.
+ARRAY_METRICS = ("mig", "dci", "sap", "modularity", "explicitness")
+
+
+def disentanglement(D, spec: LatentSpec, output: str, data: ImageStore, n: int = 10000, seed: int = 0,
+                    fixed_std: bool = False, metrics=None) -> dict[str, float]:
+    """disentanglement_lib-style scores of Q against ``data``'s ground-truth factors, with ``n``
+    training points (literature default 10000) and n/2 test/eval points; ``metrics`` picks a
+    subset of infogan.metrics.disentanglement.ALL_METRICS (default all)."""
+    from .metrics.disentanglement import FactorGridData, compute_all
+
+    grid = FactorGridData(data.images, np.asarray(data.factors))
+    return compute_all(representation(D, spec, output, fixed_std), grid, np.random.default_rng(seed),
+                       num_train=n, num_test=max(n // 2, 64), num_eval=max(n // 2, 64), num_variance_estimate=n,
+                       metrics=metrics)
+
+
 def evaluate(
     G: torch.nn.Module, D: torch.nn.Module, spec: LatentSpec, output: str,
     test: ImageStore | None = None, n_samples: int = 10000, fixed_std: bool = False,
+    disent_samples: int = 0, disent_metrics=None,
 ) -> dict:
     """All metrics the data supports: ``mi_lower_bound`` and ``entropy`` per code (nats),
-    ``mi_gap`` = H(c) - L_I for categorical codes, and ``cluster_accuracy`` per categorical code
-    when ``test`` has labels."""
+    ``mi_gap`` = H(c) - L_I for categorical codes, ``real_mi`` (label-free, on ``test``'s images),
+    and ``cluster_accuracy``, ``nmi``, ``ari``, ``purity`` per categorical code when ``test`` has
+    labels, and ``disentanglement`` scores when ``test`` has ground-truth factors and
+    ``disent_samples`` > 0."""
     mi = mi_on_samples(G, D, spec, n_samples, fixed_std=fixed_std) if spec.codes else {}
     ent = spec.entropies()
     out: dict = {
@@ -82,13 +124,18 @@ def evaluate(
         "entropy": ent,
         "mi_gap": {c.name: ent[c.name] - mi[c.name] for c in spec.categorical},
     }
-    if test is not None and test.labels is not None and spec.categorical:
+    if test is not None and spec.categorical:
         q = q_outputs(D, test.images, output)
         post = posterior(spec, q, fixed_std)
-        labels = test.labels.numpy()
-        out["cluster_accuracy"] = {
-            c.name: cluster_accuracy(post[c.name].argmax(1), labels) for c in spec.categorical
-        }
+        # Label-free: Q's information about real images, I(c; x) ≈ H(E[p]) - E[H(p)].
+        out["real_mi"] = {c.name: real_data_mi(post[c.name]) for c in spec.categorical}
+        if test.labels is not None:
+            labels = test.labels.numpy()
+            for key, fn in (("cluster_accuracy", cluster_accuracy), ("nmi", nmi), ("ari", ari), ("purity", purity)):
+                out[key] = {c.name: fn(post[c.name].argmax(1), labels) for c in spec.categorical}
+    if disent_samples and test is not None and test.factors is not None and spec.codes:
+        out["disentanglement"] = disentanglement(D, spec, output, test, disent_samples, fixed_std=fixed_std,
+                                                 metrics=disent_metrics)
     for k, v in list(out.items()):
         if isinstance(v, dict):
             out[k] = {n: (float(x) if math.isfinite(float(x)) else None) for n, x in v.items()}

@@ -28,12 +28,13 @@ from typing import Any, Callable
 import torch
 
 from . import checkpoint as ckpt
+from . import dist
 from .config import Config, ConfigError, config_diff, load_toml, validate_data
 from .data.store import ImageStore, to_float, to_uint8
-from .evaluate import evaluate
-from .latent import Latents
+from .evaluate import ARRAY_METRICS, evaluate
+from .latent import Latents, Uniform
 from .losses import d_loss, g_loss, mi_loss
-from .nets import build
+from .nets import build, build_classifier
 from .tb import ScalarWriter
 
 
@@ -75,7 +76,12 @@ class Trainer:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.device = resolve_device(t.device)
+        self.device = dist.setup(resolve_device(t.device))
+        self.world, self.rank = dist.world_size(), dist.rank()
+        if t.batch_size % self.world:
+            raise ConfigError(f"train.batch_size={t.batch_size} (the global batch) must be divisible by the "
+                              f"{self.world} processes")
+        self.local_batch = t.batch_size // self.world
         validate_data(cfg, len(train_data))
         self.data = train_data.to(self.device)
         self.test = test_data
@@ -90,11 +96,30 @@ class Trainer:
         self.output = self.G.output
         self.opt_d = _adam(self.D.parameters(), cfg.optim.lr_d, cfg, self.device)
         self.opt_g = _adam(self.G.parameters(), cfg.optim.lr_g, cfg, self.device)
-        self.gen = torch.Generator().manual_seed(t.seed)
+        # Per-rank streams of data indices and latents; rank 0's is the single-process one.
+        self.gen = torch.Generator().manual_seed(t.seed + 1_000_003 * self.rank)
         self.step_count = 0
         self.recoveries = 0
         self.d_params = list(self.D.parameters())
         self.g_params = list(self.G.parameters())
+        # InfoGAN-CR: a separate classifier H sees a pair of images whose codes agree in one
+        # coordinate and predicts which; G and H both minimise its cross-entropy.
+        self.H = self.opt_h = None
+        if t.cr_weight > 0:
+            c, h, w = train_data.image_shape
+            self.H = build_classifier(cfg.model.arch, (2 * c, h, w), len(self.spec.codes), cfg.model.q_hidden)
+            self.H.to(self.device)
+            self.opt_h = _adam(self.H.parameters(), cfg.optim.lr_d, cfg, self.device)
+            self.h_params = list(self.H.parameters())
+        # Under torchrun: DistributedDataParallel averages gradients over ranks (global batch).
+        self.G_run, self.D_run, self.H_run = self.G, self.D, self.H
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.G_run, self.D_run = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
+            if self.H is not None:
+                self.H_run = DDP(self.H, device_ids=ids)
 
     # ---- state --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -107,7 +132,10 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": self.gen.get_state(),
+            **({"rng_ranks": dist.gather_tensors(self.gen.get_state().to(self.device)), "world_size": self.world}
+               if self.world > 1 else {}),
             "recoveries": self.recoveries,
+            **({"H": self.H.state_dict(), "opt_h": self.opt_h.state_dict()} if self.H is not None else {}),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -115,7 +143,16 @@ class Trainer:
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        self.gen.set_state(state["rng"])
+        if self.H is not None:
+            self.H.load_state_dict(state["H"])
+            self.opt_h.load_state_dict(state["opt_h"])
+        ranks = state.get("rng_ranks")
+        if self.world == 1:
+            self.gen.set_state(state["rng"])
+        elif ranks is not None and len(ranks) == self.world:
+            self.gen.set_state(ranks[self.rank].cpu())
+        else:  # another process count: fresh per-rank streams, not a bit-exact continuation
+            self.gen.manual_seed(self.cfg.train.seed + 1_000_003 * self.rank + int(state["step"]))
         self.step_count = int(state["step"])
         self.recoveries = int(state.get("recoveries", 0))
         self._apply_lr_scale()
@@ -123,7 +160,10 @@ class Trainer:
     def _apply_lr_scale(self) -> None:
         """Learning rates after ``recoveries`` divergence restores (see ``recover``)."""
         scale = self.cfg.train.recovery_lr_factor ** self.recoveries
-        for opt, lr in ((self.opt_d, self.cfg.optim.lr_d), (self.opt_g, self.cfg.optim.lr_g)):
+        pairs = [(self.opt_d, self.cfg.optim.lr_d), (self.opt_g, self.cfg.optim.lr_g)]
+        if self.opt_h is not None:
+            pairs.append((self.opt_h, self.cfg.optim.lr_d))
+        for opt, lr in pairs:
             for group in opt.param_groups:
                 group["lr"] = lr * scale
 
@@ -136,15 +176,15 @@ class Trainer:
 
     def step(self) -> dict[str, torch.Tensor]:
         t = self.cfg.train
-        B = t.batch_size
+        B = self.local_batch
         # 1. sample codes and a real batch
         lat = self.sample_latents(B)
         idx = torch.randint(len(self.data), (B,), generator=self.gen).to(self.device)
         real = to_float(self.data.images[idx], self.output)  # (B, C, H, W)
         # 2. one G forward, one D/Q forward per batch half
-        fake = self.G(self.spec.to_input(lat))  # (B, C, H, W)
-        d_real, _ = self.D(real)
-        d_fake, q = self.D(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
+        fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
+        d_real, _ = self.D_run(real)
+        d_fake, q = self.D_run(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
         # 3. losses (eq. 6): the MI term enters both players' losses
         mi, parts = mi_loss(self.spec, q, lat, t.fixed_std)
         loss_d = d_loss(d_real, d_fake) + mi
@@ -155,28 +195,69 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss_d.backward(inputs=self.d_params)
         fake.backward(grad_fake, inputs=self.g_params)
+        out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+        if self.H is not None:  # 4b. InfoGAN-CR: its gradient adds to G's, and trains H
+            loss_cr, acc_cr = self.cr_loss(B)
+            self.opt_h.zero_grad(set_to_none=True)
+            (t.cr_weight * loss_cr).backward(inputs=self.g_params + self.h_params)
+            self.opt_h.step()
+            out.update({"cr/loss": loss_cr.detach(), "cr/accuracy": acc_cr})
         # 5. updates
         self.opt_d.step()
         self.opt_g.step()
         self.step_count += 1
-        out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
         out.update({f"mi/{k}": v for k, v in parts.items()})
         return out
 
+    def cr_pairs(self, n: int) -> tuple[Latents, Latents, torch.Tensor]:
+        """Two latent batches whose codes agree in one coordinate ``shared`` (n,) per pair; noise
+        and the other codes are drawn independently (non-shared continuous codes at least
+        ``train.cr_gap`` apart, in half-ranges, the progressive variant of InfoGAN-CR)."""
+        a, b = self.sample_latents(n), self.sample_latents(n)
+        shared = torch.randint(len(self.spec.codes), (n,), generator=self.gen).to(self.device)
+        gap = self.cfg.train.cr_gap
+        for j, code in enumerate(self.spec.codes):
+            vb = b.codes[j]
+            if gap > 0 and isinstance(code, Uniform):
+                # reflect b's value away from a's until |a - b| >= gap·(hi - lo)/2
+                half = (code.hi - code.lo) / 2
+                d = vb - a.codes[j]
+                too_close = d.abs() < gap * half
+                push = torch.where(d >= 0, 1.0, -1.0) * gap * half
+                moved = a.codes[j] + push
+                moved = torch.where(moved > code.hi, a.codes[j] - gap * half, moved)
+                moved = torch.where(moved < code.lo, a.codes[j] + gap * half, moved)
+                vb = torch.where(too_close, moved, vb)
+            b.codes[j] = torch.where(shared == j, a.codes[j], vb)
+        return a, b, shared
+
+    def cr_loss(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b, shared = self.cr_pairs(n)
+        pair = torch.cat([self.G_run(self.spec.to_input(a)), self.G_run(self.spec.to_input(b))], 1)  # (n, 2C, H, W)
+        _, logits = self.H_run(pair)  # (n, L): which code the pair shares
+        logits = logits.float()
+        loss = torch.nn.functional.cross_entropy(logits, shared)
+        return loss, (logits.argmax(1) == shared).float().mean().detach()
+
     # ---- the loop -----------------------------------------------------------------------------
     def fit(self, total_steps: int | None = None) -> dict:
-        """Train until ``total_steps`` (default: config) with logging, evaluation and checkpoints."""
+        """Train until ``total_steps`` (default: config) with logging, evaluation and checkpoints.
+
+        Under torchrun every rank trains; only rank 0 writes files and evaluates.
+        """
         t = self.cfg.train
         total = t.steps if total_steps is None else total_steps
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write(self.run_dir / "config.toml", self.cfg.to_toml().encode())  # a kill never cuts it
-        metrics_path = self.run_dir / "metrics.jsonl"
-        tb = ScalarWriter(self.run_dir / "tb")
+        main = self.rank == 0
+        tb = None
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.atomic_write(self.run_dir / "config.toml", self.cfg.to_toml().encode())  # a kill never cuts it
+            tb = ScalarWriter(self.run_dir / "tb")
+        self._tb = tb
         last_eval: dict = {}
-        interrupted = False
 
-        # Ctrl-C / SIGTERM set a flag; the loop stops between steps, so the final checkpoint never
-        # holds a half-applied update.
+        # Ctrl-C / SIGTERM set a flag; the loop stops between steps (on every rank at the same
+        # step), so the final checkpoint never holds a half-applied update.
         stop = {"signal": None}
 
         def on_signal(signum, frame):
@@ -189,12 +270,16 @@ class Trainer:
             handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         if not ckpt.has_complete(self.run_dir / "checkpoints"):
             self.save()  # step-0 checkpoint: something to go back to if training diverges early
-        bar = _progress(total, self.step_count, self.progress)
+        bar = _progress(total, self.step_count, self.progress and main)
         acc: dict[str, torch.Tensor] = {}
         n_acc, t_last, s_last = 0, time.perf_counter(), self.step_count
-        self._mf = open(metrics_path, "a")
+        self._mf = open(self.run_dir / "metrics.jsonl", "a") if main else None
+        interrupted = False
         try:
-            while self.step_count < total and stop["signal"] is None:
+            while self.step_count < total:
+                if dist.any_flag(stop["signal"] is not None, self.device):
+                    interrupted = True
+                    break
                 parts = self.step()
                 for k, v in parts.items():
                     acc[k] = acc.get(k, 0.0) + v
@@ -203,7 +288,8 @@ class Trainer:
                 bar.update(1)
                 if s % t.log_every == 0 or s == total:
                     now = time.perf_counter()
-                    row = {k: float(v) / n_acc for k, v in acc.items()}  # one host sync per log line
+                    # one host sync per log line; averaged over ranks
+                    row = dist.mean_scalars({k: float(v) / n_acc for k, v in acc.items()}, self.device)
                     acc, n_acc = {}, 0
                     if not (all(math.isfinite(v) for v in row.values()) and self.weights_finite()):
                         self.recover(s, row)
@@ -212,27 +298,30 @@ class Trainer:
                         continue
                     row["it_s"] = (s - s_last) / max(now - t_last, 1e-9)
                     t_last, s_last = now, s
-                    self._write(tb, {"step": s, **row})
+                    self._write({"step": s, **row})
                     bar.set_postfix_str(_postfix(row), refresh=False)
                 if (t.eval_every and s % t.eval_every == 0) or s == total:
-                    last_eval = self.evaluate_now()
-                    self._write(tb, {"step": s, "eval": last_eval})
-                    self.figures()
+                    if main:
+                        last_eval = self.evaluate_now()
+                        self._write({"step": s, "eval": last_eval})
+                        self.figures()
                 if s % t.ckpt_every == 0 or s == total:
                     self.save()
-            if stop["signal"] is not None:
-                interrupted = True
+            if interrupted:
                 self.log(f"\ninterrupted at step {self.step_count}: writing a checkpoint")
                 self.save()
         finally:
             bar.close()
-            tb.close()
-            self._mf.close()
+            if tb is not None:
+                tb.close()
+            if self._mf is not None:
+                self._mf.close()
             for sig, h in handlers.items():
                 signal.signal(sig, h)
-        from .report import write_report  # the report reads the run directory
+        if main:
+            from .report import write_report  # the report reads the run directory
 
-        write_report(self.run_dir)
+            write_report(self.run_dir)
         if interrupted:
             raise KeyboardInterrupt
         return last_eval
@@ -250,13 +339,16 @@ class Trainer:
                 f"restores with learning rates scaled by {t.recovery_lr_factor}; lower optim.lr_d/optim.lr_g "
                 f"or raise train.max_recoveries. Last good checkpoint is in {self.run_dir / 'checkpoints'}"
             )
+        dist.barrier()
         path, state = ckpt.load_latest(self.run_dir / "checkpoints", warn=self.log)
         recoveries = self.recoveries + 1
         self.load_state(state)
         self.recoveries = recoveries
         self._apply_lr_scale()
         # Later steps must not reuse the exact randomness that led to the divergence.
-        self.gen.manual_seed(t.seed + 1_000_003 * recoveries + self.step_count)
+        self.gen.manual_seed(t.seed + 1_000_003 * (recoveries + 7 * self.rank) + self.step_count)
+        if self._mf is None:
+            return
         # Lines logged after the restored step describe a trajectory that no longer exists.
         self._mf.close()
         truncate_metrics(self.run_dir, self.step_count)
@@ -269,7 +361,10 @@ class Trainer:
         self.log(f"\nwarning: non-finite loss or weights at step {step}; restored {path.name}, learning rates x"
                  f"{event['lr_scale']:g} (restore {recoveries} of at most {t.max_recoveries})")
 
-    def _write(self, tb: ScalarWriter, row: dict) -> None:
+    def _write(self, row: dict) -> None:
+        if self._mf is None:
+            return
+        tb = self._tb
         self._mf.write(json.dumps(row) + "\n")
         self._mf.flush()
         flat = {}
@@ -287,11 +382,19 @@ class Trainer:
         tb.scalars(row["step"], flat)
 
     def evaluate_now(self) -> dict:
-        return evaluate(self.G, self.D, self.spec, self.output, self.test, self.cfg.train.eval_samples,
-                        self.cfg.train.fixed_std)
+        t = self.cfg.train
+        # During training only the cheap array metrics; `infogan eval` computes them all.
+        return evaluate(self.G, self.D, self.spec, self.output, self.test, t.eval_samples, t.fixed_std,
+                        t.disent_samples, ARRAY_METRICS)
 
-    def save(self) -> Path:
-        return ckpt.save(self.run_dir / "checkpoints", self.step_count, self.state(), self.cfg.train.keep_ckpts)
+    def save(self) -> Path | None:
+        """Checkpoint (rank 0 writes; every rank contributes its RNG state and waits for the file)."""
+        state = self.state()
+        path = None
+        if self.rank == 0:
+            path = ckpt.save(self.run_dir / "checkpoints", self.step_count, state, self.cfg.train.keep_ckpts)
+        dist.barrier()
+        return path
 
     def figures(self) -> None:
         from .figures import write_figures

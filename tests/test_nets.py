@@ -1,0 +1,75 @@
+"""Every registered architecture: shapes, output ranges, parameter counts, gradient flow."""
+
+import pytest
+import torch
+
+from infogan.latent import LatentSpec
+from infogan.nets import ARCHITECTURES, build, count_params
+
+# (arch, latent spec, image shape, G params, D params). The specs of the paper's presets give the G
+# input widths of App. C: SVHN 168, CelebA 228, 3D faces 133, 3D chairs 189.
+CASES = [
+    ("mnist", "cat10,unif2,noise62", (1, 28, 28), 6_645_121, 6_691_151),
+    ("svhn_celeba", "4xcat10,unif4,noise124", (3, 32, 32), 2_798_787, 1_194_097),  # SVHN
+    ("svhn_celeba", "10xcat10,noise128", (3, 32, 32), 2_906_307, 1_200_805),  # CelebA
+    ("faces", "unif5,noise128", (1, 32, 32), 8_675_457, 8_656_715),
+    ("chairs", "3xcat20,unif1,noise128", (1, 64, 64), 19_760_513, 19_675_007),
+    ("dsprites", "unif5,noise5", (1, 64, 64), 250_113, 264_939),
+    ("generic", "cat10,unif2,noise62", (3, 32, 32), 970_115, 1_189_711),
+    ("generic", "cat10,unif2,noise62", (1, 64, 64), 3_377_025, 3_814_223),
+    ("generic", "cat10,unif2,noise62", (3, 128, 128), 7_574_403, 8_011_599),
+]
+IDS = [f"{a}-{s[1]}x{s[2]}x{s[0]}-{lat}" for a, lat, s, _, _ in CASES]
+
+
+def test_registry_names():
+    assert {"mnist", "faces", "svhn_celeba", "chairs", "dsprites", "generic"} <= set(ARCHITECTURES)
+    assert ARCHITECTURES["faces"] is ARCHITECTURES["mnist"]  # Table 4 is Table 1's layers at 32x32
+
+
+def test_paper_input_widths():
+    widths = {
+        "svhn": ("4xcat10,unif4,noise124", 168),
+        "celeba": ("10xcat10,noise128", 228),
+        "faces": ("unif5,noise128", 133),
+        "chairs": ("3xcat20,unif1,noise128", 189),
+    }
+    for name, (lat, want) in widths.items():
+        assert LatentSpec.parse(lat).input_dim == want, name
+
+
+@pytest.mark.parametrize("arch,lat,shape,g_params,d_params", CASES, ids=IDS)
+def test_shapes_ranges_params_and_gradients(arch, lat, shape, g_params, d_params):
+    torch.manual_seed(0)
+    spec = LatentSpec.parse(lat)
+    G, D = build(arch, spec, shape)
+    assert (count_params(G), count_params(D)) == (g_params, d_params)
+
+    z = spec.to_input(spec.sample(4, torch.Generator().manual_seed(0)))  # (4, input_dim)
+    x = G(z)
+    assert x.shape == (4, *shape)
+    lo = -1.0 if G.output == "tanh" else 0.0
+    assert x.min() >= lo and x.max() <= 1.0
+    assert G.output == ("tanh" if arch == "svhn_celeba" or (arch == "generic" and shape[0] == 3) else "sigmoid")
+
+    d, q = D(x)
+    assert d.shape == (4,) and q.shape == (4, spec.q_dim)
+    (d.sum() + q.square().sum()).backward()
+    for net, tag in ((G, "G"), (D, "D")):
+        dead = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+        assert not dead, f"{tag} parameters without gradient: {dead[:5]}"
+
+
+@pytest.mark.parametrize(
+    "arch,shape",
+    [
+        ("svhn_celeba", (3, 64, 64)),
+        ("chairs", (1, 32, 32)),
+        ("dsprites", (1, 32, 32)),
+        ("generic", (3, 48, 48)),
+        ("generic", (2, 32, 32)),
+    ],
+)
+def test_wrong_image_shape_is_refused(arch, shape):
+    with pytest.raises(ValueError, match="needs"):
+        build(arch, LatentSpec.parse("cat10,noise10"), shape)
