@@ -149,7 +149,7 @@ CASES = [
     ("seed-negative", None, [*TRAIN, "--seed", "-1"], ["-1", "train.seed must be in [0"]),
     ("bool-word", None, [*TRAIN, "--set", "train.baseline=yes"], ["'yes'", "true or false"]),
     ("device", None, [*TRAIN, "--set", "train.device=tpu"], ["'tpu'", "auto, cpu, cuda"]),
-    ("arch", None, [*TRAIN, "--set", "model.arch=resnet"], ["'resnet'", "available: mnist"]),
+    ("arch", None, [*TRAIN, "--set", "model.arch=resnet"], ["'resnet'", "available: chairs"]),
     ("keep-0", None, [*TRAIN, "--set", "train.keep_ckpts=0"], ["got 0", "train.keep_ckpts must be >= 1"]),
     ("batch-over-data", None, [*TRAIN, "--set", "train.batch_size=100"], ["batch_size=100", "at most 64"]),
     ("categories-over-images", None, [*TRAIN, "--set", "latent=cat100,noise8"], ["100 categories", "at most 64"]),
