@@ -231,6 +231,12 @@ CASES = [
      ["1.0 -1.0", "LO < HI"]),
     ("eval-samples", None, ["eval", "run", "--samples", "0"], ["got 0", ">= 1"]),
     ("eval-device", None, ["eval", "run", "--device", "tpu"], ["'tpu'", "auto, cpu, cuda"]),
+    # cluster and explore (they load runs the same way)
+    ("cluster-not-a-run", None, ["cluster", "data", "images", "--out", "new"], ["data", "not a run directory"]),
+    ("cluster-out-exists", None, ["cluster", "run", "images", "--out", "out"], ["out", "--force"]),
+    ("cluster-no-folder", None, ["cluster", "run", "nope", "--out", "new"], ["nope", "not a folder of images"]),
+    ("explore-port", None, ["explore", "run", "--port", "70000"], ["70000", "0..65535"]),
+    ("explore-foreign", lambda w: foreign_ckpt(w, "other"), ["explore", "run"], ["step_000000009", "does not belong"]),
     # encode inputs
     ("encode-corrupt-image", lambda w: put(w / "images" / "b.png", b"\x89PNG\r\n\x1a\n garbage"),
      ["encode", "run", "images", "--out", "new.csv"], ["b.png", "not a readable image"]),

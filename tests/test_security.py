@@ -58,6 +58,7 @@ COMMANDS = {
     "traverse": ["traverse", "run", "--code", "c2", "--steps", "2", "--out", "t.png"],
     "encode": ["encode", "run", "images", "--out", "codes.csv"],
     "resume": ["train", "--resume", "run", "--steps", "3", "--no-progress"],
+    "cluster": ["cluster", "run", "images", "--out", "clusters"],
 }
 
 
