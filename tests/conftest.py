@@ -38,3 +38,11 @@ def tiny_run(mnist_dir, tmp_path_factory):
             "--set", "train.eval_samples=200", "--no-progress"]
     assert main(args) == 0
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """Tiny data, three tiny trained runs and some files (helpers.build_world); copy it before changing it."""
+    from helpers import build_world
+
+    return build_world(tmp_path_factory.mktemp("world"))

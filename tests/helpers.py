@@ -20,3 +20,75 @@ def tiny_config(steps=4, batch=16, latent="cat10,unif2,noise62", **train):
     opts = dict(steps=steps, batch_size=batch, log_every=2, eval_every=0, ckpt_every=2, eval_samples=64, device="cpu")
     t = replace(cfg.train, **{**opts, **train})
     return replace(cfg, train=t, latent=LatentSpec.parse(latent))
+
+
+def write_idx(path, array):
+    """Write a uint8 numpy array as an IDX file (magic 0x0000080N, big-endian dims, raw bytes)."""
+    import numpy as np
+
+    a = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 8, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape)
+    path.write_bytes(header + a.tobytes())
+    return path
+
+
+def write_tiny_mnist(folder, n_train=64, n_test=32, side=8, seed=0):
+    """The four MNIST files under their official names, holding a tiny random set of side x side images.
+
+    Their md5 are not the official ones: load them with ``data.verify=false``.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(folder / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, side, side), dtype=np.uint8))
+        write_idx(folder / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, (n,), dtype=np.uint8))
+    return folder
+
+
+TINY_TOML = """preset = "mnist"
+[data]
+data_dir = "data"
+download = false
+verify = false
+[train]
+steps = 2
+batch_size = 16
+log_every = 1
+ckpt_every = 1
+keep_ckpts = 2
+eval_every = 0
+eval_samples = 32
+threads = 1
+device = "cpu"
+"""
+
+
+def build_world(w):
+    """A small world of files for CLI tests, in folder ``w`` (paths inside are relative to it):
+    data/ (8x8, 64 train + 32 test), tiny.toml, run/ (2 steps, checkpoints 1 and 2), other/ (another
+    latent spec), fashion/ (another preset), images/a.png, out/existing.{png,csv}."""
+    import os
+    import shutil
+
+    from infogan.cli import main
+
+    write_tiny_mnist(w / "data")
+    (w / "tiny.toml").write_text(TINY_TOML)
+    (w / "fashion.toml").write_text(TINY_TOML.replace('preset = "mnist"', 'preset = "fashion-mnist"'))
+    cwd = os.getcwd()
+    os.chdir(w)
+    try:
+        for config, args in [("tiny.toml", ["--run-dir", "run"]),
+                             ("tiny.toml", ["--run-dir", "other", "--set", "latent=cat5,unif1,noise8", "--steps", "1"]),
+                             ("fashion.toml", ["--run-dir", "fashion", "--steps", "1"])]:
+            assert main(["train", "--config", config, *args, "--no-progress"]) == 0
+    finally:
+        os.chdir(cwd)
+    (w / "images").mkdir()
+    shutil.copy(w / "run" / "samples" / "latest.png", w / "images" / "a.png")
+    (w / "out").mkdir()
+    (w / "out" / "existing.png").write_bytes(b"keep me")
+    (w / "out" / "existing.csv").write_text("keep,me\n")
+    return w

@@ -120,3 +120,50 @@ def test_round_trip_property(codes, noise, prior):
     s = LatentSpec(noise, tuple(codes), prior)
     assert LatentSpec.parse(s.to_text()) == s
     assert LatentSpec.from_dict(s.to_dict()) == s
+
+
+_TOKENS = st.one_of(
+    st.sampled_from(["cat", "unif", "gauss", "noise", "x", "@", "(", ":", ")", ",", ":normal", ":uniform", "-", ".", "e",
+                     "e-", "nan", "inf", " ", "2x", "1e999"]),
+    st.integers(0, 10**12).map(str),
+    st.text(max_size=3),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_TOKENS, max_size=14).map("".join) | st.text(max_size=60))
+def test_parser_fuzz_any_text_is_a_spec_or_a_one_line_spec_error(text):
+    try:
+        s = LatentSpec.parse(text)
+    except SpecError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        assert LatentSpec.parse(s.to_text()) == s and 1 <= s.input_dim <= 1 << 16
+
+
+_ANY = st.recursive(st.none() | st.booleans() | st.integers() | st.just(10**400) | st.floats() | st.text(max_size=8),
+                    lambda ch: st.lists(ch, max_size=3) | st.dictionaries(st.text(max_size=5), ch, max_size=3),
+                    max_leaves=8)
+_CODE = st.dictionaries(st.sampled_from(["kind", "k", "lo", "hi", "lam", "lambda", "name"]) | st.text(max_size=4),
+                        st.sampled_from(["categorical", "uniform", "gaussian", "c1", "../x"]) | st.integers(-2, 12)
+                        | st.floats(-3, 3) | _ANY, max_size=5)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({}, optional={"noise": st.integers(-2, 70) | _ANY, "noise_prior": st.sampled_from(["uniform", "normal"]) | _ANY,
+                                           "codes": st.lists(_CODE, max_size=4) | _ANY, "extra": _ANY}) | _ANY)
+def test_from_dict_fuzz_is_a_spec_or_a_one_line_spec_error(d):
+    try:
+        s = LatentSpec.from_dict(d)
+    except SpecError as e:
+        assert str(e) and "\n" not in str(e)
+    else:
+        assert LatentSpec.from_dict(s.to_dict()) == s
+
+
+def test_absurd_sizes_are_refused_quickly():
+    for text in ["99999999xcat2", "noise99999999999", "cat99999999999", "cat" + "9" * 5000]:
+        with pytest.raises(SpecError):
+            LatentSpec.parse(text)
+    with pytest.raises(SpecError, match="code name"):
+        LatentSpec(3, (Uniform(name="../../x"),))

@@ -30,6 +30,10 @@ class CheckpointError(RuntimeError):
     """No usable checkpoint, or one that does not belong to this run/config."""
 
 
+class NoCheckpoint(CheckpointError):
+    """No checkpoint was ever completed (none, or only writes cut before their checksum)."""
+
+
 def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
     """Replace tensors by {"__t": key}; dicts with non-string keys keep their keys as a list."""
     if isinstance(obj, torch.Tensor):
@@ -76,7 +80,10 @@ def from_bytes(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
         raise CheckpointError(f"{origin} is not a valid safetensors checkpoint ({e})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{origin} is not an infogan checkpoint (format {meta.get('format')!r})")
-    return _unflatten(json.loads(meta["tree"]), tensors)
+    try:
+        return _unflatten(json.loads(meta["tree"]), tensors)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{origin} has a damaged metadata tree ({type(e).__name__}: {e})") from None
 
 
 def sha256(path: Path) -> str:
@@ -104,10 +111,25 @@ def atomic_write(path: Path, data: bytes) -> None:
         pass
 
 
+def remove_stale_tmp(folder: Path) -> list[Path]:
+    """Delete the temp files of writes that were killed (``.<name>.tmp<pid>``) in ``folder``.
+
+    Only the one process that writes a run directory (the trainer) may call this: another
+    writer's temp file would be removed under it.
+    """
+    gone = []
+    for p in Path(folder).glob(".*.tmp*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
 def save(ckpt_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
     """Write ``step_<step>.safetensors`` and its checksum atomically; keep the newest ``keep``."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(ckpt_dir)
     data = to_bytes(state)
     path = ckpt_dir / f"step_{step:09d}.safetensors"
     atomic_write(path, data)
@@ -127,30 +149,49 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     return sorted(p for p in ckpt_dir.iterdir() if _NAME.fullmatch(p.name))
 
 
+def has_complete(ckpt_dir: Path) -> bool:
+    """Whether some checkpoint in ``ckpt_dir`` has its checksum file (a write that completed)."""
+    return any(p.with_suffix(".sha256").is_file() for p in list_checkpoints(ckpt_dir))
+
+
 def load_file(path: Path, verify: bool = True) -> dict[str, Any]:
     """Load one checkpoint file, checking its checksum file first when ``verify``."""
     path = Path(path)
-    if verify:
-        sidecar = path.with_suffix(".sha256")
-        if not sidecar.is_file():
-            raise CheckpointError(f"{path}: no checksum file {sidecar.name}; the write did not complete")
-        want = sidecar.read_text().strip()
-        got = sha256(path)
-        if got != want:
-            raise CheckpointError(f"{path}: checksum mismatch (file {got[:12]}…, recorded {want[:12]}…); corrupt")
-    return from_bytes(path.read_bytes(), str(path))
+    try:
+        if verify:
+            sidecar = path.with_suffix(".sha256")
+            if not sidecar.is_file():
+                raise _Incomplete(f"{path}: no checksum file {sidecar.name}; the write did not complete")
+            want = sidecar.read_text(errors="replace").strip()
+            got = sha256(path)
+            if got != want:
+                raise CheckpointError(f"{path}: checksum mismatch (file {got[:12]}…, recorded {want[:12]}…); corrupt")
+        data = path.read_bytes()
+    except OSError as e:  # removed by the trainer's rotation while we looked, unreadable, a folder...
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    return from_bytes(data, str(path))
+
+
+class _Incomplete(CheckpointError):
+    """A checkpoint file without its checksum file: a write that was cut."""
 
 
 def load_latest(ckpt_dir: Path, warn=print) -> tuple[Path, dict[str, Any]]:
-    """The newest checkpoint that verifies; corrupt or incomplete newer ones are reported and skipped."""
-    problems = []
+    """The newest checkpoint that verifies; corrupt or incomplete newer ones are reported and skipped.
+
+    Raises NoCheckpoint when no checkpoint was ever completed, CheckpointError when some exist but
+    none verifies; either names every problem (nothing is warned then: the error says it all).
+    """
+    problems: list[CheckpointError] = []
     for path in reversed(list_checkpoints(ckpt_dir)):
         try:
             state = load_file(path)
         except CheckpointError as e:
-            problems.append(str(e))
-            warn(f"warning: skipping checkpoint: {e}")
+            problems.append(e)
             continue
+        for e in problems:
+            warn(f"warning: skipping checkpoint: {e}")
         return path, state
-    detail = f" ({'; '.join(problems)})" if problems else ""
-    raise CheckpointError(f"no usable checkpoint in {ckpt_dir}{detail}")
+    detail = f" ({'; '.join(map(str, problems))})" if problems else ""
+    err = NoCheckpoint if all(isinstance(e, _Incomplete) for e in problems) else CheckpointError
+    raise err(f"no usable checkpoint in {ckpt_dir}{detail}")

@@ -63,6 +63,8 @@ def _load_data(cfg, need_train: bool = True):
     if d.name in ("celeba", "chairs", "faces", "folder"):
         c, h, _ = image_shape(cfg)
         opts = {"size": h, "channels": c, "on_bad": d.on_bad}
+    if not d.verify and d.name in ("mnist", "fashion-mnist", "svhn", "dsprites", "celeba"):
+        opts["verify"] = False  # your own files under the official names
     load = lambda split: load_dataset(d.name, split, d.data_dir or None, d.download, **opts)  # noqa: E731
     train = load("train") if need_train else None
     test = None
@@ -73,14 +75,19 @@ def _load_data(cfg, need_train: bool = True):
 
 def load_model(run_dir: str | Path, device: str = "cpu"):
     """(config, G, D, checkpoint path) of a run, models rebuilt from the saved config, eval mode."""
+    from .checkpoint import CheckpointError
     from .nets import build
-    from .train import load_run
+    from .train import load_run, resolve_device
 
     cfg, state, path = load_run(run_dir)
+    device = resolve_device(device)
     image_shape = _image_shape(cfg, state)
     G, D = build(cfg.model.arch, cfg.latent, image_shape, cfg.model.q_hidden)
-    G.load_state_dict(state["G"])
-    D.load_state_dict(state["D"])
+    try:
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+    except (RuntimeError, ValueError) as e:  # tensors that do not fit the config the checkpoint names
+        raise CheckpointError(f"{path}: weights do not match its config ({_brief(e)})") from None
     G.to(device).eval()
     D.to(device).eval()
     return cfg, G, D, path, int(state["step"])
@@ -88,40 +95,69 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
 
 def _image_shape(cfg, state) -> tuple[int, int, int]:
     shape = state.get("image_shape")
-    if shape:
-        return tuple(int(x) for x in shape)
-    raise UserError("checkpoint has no image_shape; it was written by an incompatible version")
+    if isinstance(shape, list) and len(shape) == 3 and all(isinstance(x, int) and 1 <= x <= 4096 for x in shape):
+        return tuple(shape)
+    raise UserError(f"checkpoint image_shape {shape!r} is not (C, H, W); it was written by an incompatible version")
+
+
+def _brief(e: BaseException, limit: int = 240) -> str:
+    """An exception's message on one line, cut to ``limit`` characters (torch's can run to pages)."""
+    s = " ".join(str(e).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 # ---- commands ---------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
     from . import dist
-    from .train import Trainer, load_run, resolve_device, truncate_metrics, with_steps
+    from .train import Trainer, load_run, resolve_device, run_config, truncate_metrics, with_steps
 
     if dist.launched():  # torchrun: join the group first so that ranks agree before touching files
         dist.setup(resolve_device(args.device or "auto"))
 
     if args.resume:
-        if args.config or args.preset or args.set or args.seed is not None or args.baseline:
-            raise UserError("--resume continues a run with its saved config; only --steps (new total) and --device may be given")
-        cfg, state, path = load_run(args.resume)
+        from . import checkpoint as ckpt
+
+        if args.config or args.preset or args.set or args.seed is not None or args.baseline or args.run_dir:
+            raise UserError("--resume continues a run with its saved config; only --steps (new total), --device "
+                            "and --data-dir may be given")
+        run_dir = Path(args.resume)
+        try:
+            cfg, state, path = load_run(run_dir)
+        except ckpt.NoCheckpoint:
+            # Killed before its first checkpoint was complete: the run is its config.toml, from step 0.
+            cfg, state, path = run_config(run_dir), None, None
         cfg = with_steps(cfg, args.steps)
         if args.device:
             cfg = replace(cfg, train=replace(cfg.train, device=args.device))
-        run_dir = Path(args.resume)
+        if args.data_dir:
+            cfg = replace(cfg, data=replace(cfg.data, data_dir=args.data_dir))
+        done = int(state["step"]) if state else 0
+        if cfg.train.steps < done:
+            raise UserError(f"--steps {cfg.train.steps} is below the checkpoint's step {done}; give a total >= {done}")
         train, test = _load_data(cfg)
-        want = tuple(int(x) for x in state.get("image_shape", ()))
-        if want and tuple(train.image_shape) != want:
+        want = _image_shape(cfg, state) if state else tuple(train.image_shape)
+        if tuple(train.image_shape) != want:
             raise UserError(f"data {cfg.data.name} has images {tuple(train.image_shape)} but the checkpoint expects {want}")
         trainer = Trainer(cfg, run_dir, train, test, progress=not args.no_progress)
-        trainer.load_state(state)
-        truncate_metrics(run_dir, trainer.step_count)
-        print(f"resuming {run_dir} from {path.name} (step {trainer.step_count}) to step {cfg.train.steps}", file=sys.stderr)
+        if state:
+            try:
+                trainer.load_state(state)
+            except (RuntimeError, ValueError, KeyError, TypeError) as e:
+                raise ckpt.CheckpointError(f"{path}: weights do not match its config ({_brief(e)})") from None
+        if dist.is_main():
+            # From here on this process is the run's one writer: clean up after a writer that was killed.
+            ckpt.remove_stale_tmp(run_dir / "checkpoints")
+            truncate_metrics(run_dir, trainer.step_count)
+            origin = f"{path.name} (step {trainer.step_count})" if path else "step 0 (no checkpoint was completed)"
+            print(f"resuming {run_dir} from {origin} to step {cfg.train.steps}", file=sys.stderr)
+        dist.barrier()  # no rank starts (and writes) before rank 0 has cleaned up
     else:
         cfg = _resolve_config(args)
         name = f"{cfg.preset}{'-baseline' if cfg.train.baseline else ''}-seed{cfg.train.seed}"
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / name
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError(f"--run-dir {run_dir} is a file; give a new or empty directory")
         exists = run_dir.exists() and any(run_dir.iterdir())
         dist.barrier()  # every rank has looked before rank 0 creates anything
         if exists:
@@ -144,6 +180,8 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from .evaluate import evaluate
 
+    if args.samples is not None and args.samples < 1:
+        raise UserError(f"--samples must be >= 1, got {args.samples}")
     cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
     _, test = _load_data(cfg, need_train=False)
     res = {"step": step, "checkpoint": path.name,
@@ -166,7 +204,9 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _out_path(out: str | None, default: Path, force: bool) -> Path:
+def _out_path(out: str | None, default: Path, force: bool, scale: int = 1) -> Path:
+    if not 1 <= scale <= 16:
+        raise UserError(f"--scale must be in 1..16, got {scale}")
     p = Path(out) if out else default
     if p.exists() and not force and out:
         raise UserError(f"{p} already exists; pass --force to overwrite it")
@@ -182,7 +222,7 @@ def cmd_sample(args) -> int:
     cfg, G, D, path, step = load_model(args.run)
     if not 1 <= args.rows <= 64 or not 1 <= args.cols <= 64:
         raise UserError(f"--rows/--cols must be in 1..64, got {args.rows}x{args.cols}")
-    out = _out_path(args.out, Path(args.run) / "samples" / f"sample_seed{args.seed}.png", args.force)
+    out = _out_path(args.out, Path(args.run) / "samples" / f"sample_seed{args.seed}.png", args.force, args.scale)
     save_png(sample_grid(G, cfg.latent, args.seed, args.rows, args.cols), out, args.scale)
     print(out)
     return 0
@@ -204,7 +244,7 @@ def cmd_traverse(args) -> int:
         if not 2 <= args.steps <= 64:
             raise UserError(f"--steps must be in 2..64, got {args.steps}")
         values = torch.linspace(lo, hi, args.steps).tolist()
-    out = _out_path(args.out, Path(args.run) / "traversals" / f"{args.code}_seed{args.seed}.png", args.force)
+    out = _out_path(args.out, Path(args.run) / "traversals" / f"{args.code}_seed{args.seed}.png", args.force, args.scale)
     save_png(traversal_grid(G, cfg.latent, args.code, args.seed, values), out, args.scale)
     print(out)
     return 0
@@ -507,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as e:
         if args.debug:
             raise
-        print(f"infogan {args.cmd}: error: {e}", file=sys.stderr)
+        msg = " ".join(str(e).split())  # one line, whatever a message from below holds
+        print(f"infogan {args.cmd}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -39,6 +39,7 @@ class DataConfig:
     name: str = "mnist"  # data set (mnist, fashion-mnist, ...)
     data_dir: str = ""  # look here first; then $INFOGAN_DATA/<name>, then the cache dir
     download: bool = True  # download into the cache dir when missing
+    verify: bool = True  # check files with official names against the official md5 (false: own subsets)
     size: int = 0  # image side after crop + resize (celeba, chairs, faces, folder); 0 = the preset's
     channels: int = 0  # 1 (gray) or 3 (RGB) for image folders; 0 = the preset's
     on_bad: str = "error"  # corrupt / non-image files in folders: "error" or "skip" (counted, reported)
@@ -93,7 +94,8 @@ class Config:
             raise ConfigError(f"config must be a table, got {type(d).__name__}")
         unknown = set(d) - {"preset", "latent", *_SECTIONS}
         if unknown:
-            raise ConfigError(f"unknown config section(s) {sorted(unknown)}; accepted: preset, latent, {', '.join(_SECTIONS)}")
+            raise ConfigError(f"unknown config section(s) {sorted(unknown, key=str)}; accepted: preset, latent, "
+                              f"{', '.join(_SECTIONS)}")
         base = preset(d.get("preset", "mnist"))
         kwargs: dict[str, Any] = {"preset": base.preset}
         for sec, typ in _SECTIONS.items():
@@ -173,10 +175,15 @@ def _set_field(obj: Any, sec: str, name: str, value: Any) -> Any:
     elif want == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{sec}.{name} must be a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{sec}.{name} must be a finite number, got {value!r}") from None
     elif want == "str":
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{sec}.{name} must be a string, got {value!r}")
         if not isinstance(value, str):
-            value = str(value)
+            value = str(value)  # --set values are parsed as TOML first: data.data_dir=2024 is a name
     return replace(obj, **{name: value})
 
 
@@ -188,7 +195,10 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf") if not math.isnan(v) else "nan"
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        # TOML basic string: escape quote and backslash, and control characters (not allowed raw).
+        return '"' + "".join(
+            "\\" + ch if ch in '"\\' else f"\\u{ord(ch):04x}" if ch < " " or ch == "\x7f" else ch for ch in v
+        ) + '"'
     raise TypeError(f"cannot write {v!r} to TOML")
 
 
@@ -202,7 +212,7 @@ def validate(cfg: Config) -> None:
         (0 <= o.beta2 < 1, f"optim.beta2 must be in [0, 1), got {o.beta2}"),
         (t.steps >= 0, f"train.steps must be >= 0, got {t.steps}"),
         (t.batch_size >= 2, f"train.batch_size must be >= 2 (batch norm), got {t.batch_size}"),
-        (t.seed >= 0, f"train.seed must be >= 0, got {t.seed}"),
+        (0 <= t.seed < 2**62, f"train.seed must be in [0, 2**62), got {t.seed}"),
         (t.threads >= 0, f"train.threads must be >= 0, got {t.threads}"),
         (t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}"),
         (t.eval_every >= 0, f"train.eval_every must be >= 0 (0 = only at the end), got {t.eval_every}"),
@@ -232,6 +242,35 @@ def validate(cfg: Config) -> None:
 
     if m.arch not in ARCHITECTURES:
         raise ConfigError(f"model.arch {m.arch!r} is unknown; available: {', '.join(sorted(ARCHITECTURES))}")
+
+
+def validate_data(cfg: Config, n_images: int) -> None:
+    """Settings that only the data set can check: the batch and every categorical code must fit in it."""
+    if n_images < cfg.train.batch_size:
+        raise ConfigError(f"train.batch_size={cfg.train.batch_size} is larger than the data set ({n_images} images); "
+                          f"use at most {n_images}")
+    for c in cfg.latent.categorical:
+        if c.k > n_images:
+            raise ConfigError(f"latent code {c.name} has {c.k} categories but the data set has only {n_images} "
+                              f"images; use at most {n_images} categories")
+
+
+# What a resume may change (--steps, --device, --data-dir); everything else must match the run's config.toml.
+RESUME_MAY_CHANGE = ("train.steps", "train.device", "data.data_dir")
+
+
+def config_diff(a: Config, b: Config, ignore: tuple[str, ...] = RESUME_MAY_CHANGE) -> tuple[str, str] | None:
+    """The first setting where ``a`` and ``b`` differ (keys in ``ignore`` aside), as two "key=value" texts."""
+    da, db = a.to_dict(), b.to_dict()
+    if da["latent"] != db["latent"]:
+        return f"latent={a.latent.to_text()}", f"latent={b.latent.to_text()}"
+    if da["preset"] != db["preset"]:
+        return f"preset={a.preset!r}", f"preset={b.preset!r}"
+    for sec in _SECTIONS:
+        for k, v in da[sec].items():
+            if f"{sec}.{k}" not in ignore and v != db[sec][k]:
+                return f"{sec}.{k}={v!r}", f"{sec}.{k}={db[sec][k]!r}"
+    return None
 
 
 # ---- presets --------------------------------------------------------------------------------
@@ -302,7 +341,7 @@ def image_shape(cfg: Config) -> tuple[int, int, int]:
 
 
 def preset(name: str) -> Config:
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
     return PRESETS[name]()
 
@@ -310,9 +349,11 @@ def preset(name: str) -> Config:
 def load_toml(path: str | Path) -> Config:
     p = Path(path)
     try:
-        d = tomllib.loads(p.read_text())
+        d = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {p} does not exist") from None
+    except OSError as e:  # a folder, no permission, ...
+        raise ConfigError(f"config file {p} cannot be read ({e.strerror or e})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {p} is not valid TOML: {e}") from None
     return Config.from_dict(d)

@@ -42,10 +42,33 @@ class SpecError(ValueError):
     """A latent spec that cannot be built; the message names the bad part."""
 
 
+MAX_WIDTH = 1 << 16  # G's input width at most (the paper's largest is 228): a typo, not a model
+
+
+def _finite(v: Any) -> bool:
+    """A real number (not a bool) that is finite; huge ints that do not fit a float are not."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _check_lambda(lam: float, where: str) -> float:
-    if not isinstance(lam, (int, float)) or isinstance(lam, bool) or not math.isfinite(lam) or lam < 0:
+    if not _finite(lam) or lam < 0:
         raise SpecError(f"{where}: λ must be a finite number >= 0, got {lam!r}")
     return float(lam)
+
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def _check_name(name: Any) -> None:
+    # Names become file names (traversals/<name>.png) and metric keys: no paths, no odd characters.
+    if not isinstance(name, str) or (name and not _NAME_RE.fullmatch(name)):
+        raise SpecError(f"code name must be letters, digits, '_', '.' or '-' (at most 64, not starting with "
+                        f"'.' or '-'), got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,7 @@ class Categorical:
     kind = "categorical"
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 2:
             raise SpecError(f"code {self.name or '?'}: categorical needs k >= 2 categories, got {self.k!r}")
         _check_lambda(self.lam, f"code {self.name or '?'}")
@@ -134,9 +158,10 @@ class Uniform(_Continuous):
     kind = "uniform"
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
         _check_lambda(self.lam, f"code {self.name or '?'}")
         for v in (self.lo, self.hi):
-            if not isinstance(v, (int, float)) or not math.isfinite(v):
+            if not _finite(v):
                 raise SpecError(f"code {self.name or '?'}: uniform bounds must be finite numbers, got {v!r}")
         if not self.lo < self.hi:
             raise SpecError(f"code {self.name or '?'}: uniform needs lo < hi, got ({self.lo}, {self.hi})")
@@ -160,6 +185,7 @@ class Gaussian(_Continuous):
     kind = "gaussian"
 
     def __post_init__(self) -> None:
+        _check_name(self.name)
         _check_lambda(self.lam, f"code {self.name or '?'}")
 
     def entropy(self) -> float:
@@ -205,8 +231,11 @@ class LatentSpec:
             raise SpecError(f"noise prior must be 'uniform' or 'normal', got {self.noise_prior!r}")
         if not isinstance(self.codes, tuple):
             object.__setattr__(self, "codes", tuple(self.codes))
-        if self.noise_dim + sum(c.input_width for c in self.codes) == 0:
+        width = self.noise_dim + sum(c.input_width for c in self.codes)
+        if width == 0:
             raise SpecError("latent spec is empty: give at least one code or noise dimension")
+        if width > MAX_WIDTH:
+            raise SpecError(f"latent spec gives G an input of width {width}; at most {MAX_WIDTH} is accepted")
         names = [c.name for c in self.codes]
         if any(not n for n in names):
             # Fill in c1, c2, ... for unnamed codes.
@@ -363,6 +392,8 @@ class LatentSpec:
         noise_dim, prior, seen_noise = 0, "uniform", False
         for raw in text.split(","):
             item = raw.strip().lower()
+            if len(item) > 100:  # also keeps int() away from numbers too long to convert
+                raise SpecError(f"bad latent spec item {raw.strip()[:24]!r}...: longer than 100 characters")
             m = _NOISE_RE.fullmatch(item)
             if m:
                 if seen_noise:
@@ -376,28 +407,10 @@ class LatentSpec:
                     f"bad latent spec item {raw.strip()!r} in {text!r}; expected e.g. cat10, 3xcat20, unif2, "
                     "unif1(-2:2), gauss2, unif2@0.1 or noise62[:normal]"
                 )
-            rep, kind, num, lo, hi, lam = m.groups()
-            lam_v = float(lam) if lam is not None else 1.0
-            if kind == "cat":
-                if num is None:
-                    raise SpecError(f"bad latent spec item {item!r}: categorical needs a count, e.g. cat10")
-                if lo is not None:
-                    raise SpecError(f"bad latent spec item {item!r}: categorical codes take no range")
-                count = int(rep) if rep else 1
-                codes += [Categorical(int(num), lam_v) for _ in range(count)]
-            else:
-                if rep and num:
-                    raise SpecError(f"bad latent spec item {item!r}: give the count once (unif2, not 2xunif2)")
-                count = int(rep or num or 1)
-                if kind == "unif":
-                    bounds = (float(lo), float(hi)) if lo is not None else (-1.0, 1.0)
-                    codes += [Uniform(lam_v, "", *bounds) for _ in range(count)]
-                else:
-                    if lo is not None:
-                        raise SpecError(f"bad latent spec item {item!r}: gaussian codes take no range")
-                    codes += [Gaussian(lam_v) for _ in range(count)]
-            if count < 1:
-                raise SpecError(f"bad latent spec item {item!r}: count must be >= 1")
+            try:
+                codes += _item_codes(item, *m.groups())
+            except SpecError as e:  # name the item, not a code that has no name yet
+                raise SpecError(f"bad latent spec item {raw.strip()!r}: {str(e).removeprefix('code ?: ')}") from None
         return cls(noise_dim, tuple(codes), prior)
 
     def to_dict(self) -> dict[str, Any]:
@@ -416,14 +429,18 @@ class LatentSpec:
             raise SpecError(f"latent spec must be a table or a string, got {type(d).__name__}")
         unknown = set(d) - {"noise", "noise_prior", "codes"}
         if unknown:
-            raise SpecError(f"unknown latent key(s) {sorted(unknown)}; accepted: noise, noise_prior, codes")
+            raise SpecError(f"unknown latent key(s) {sorted(unknown, key=str)}; accepted: noise, noise_prior, codes")
+        if not isinstance(d.get("codes", []), list):
+            raise SpecError(f"latent codes must be a list of tables, got {d['codes']!r}")
+        if len(d.get("codes", [])) > MAX_WIDTH:
+            raise SpecError(f"more than {MAX_WIDTH} latent codes")
         codes = []
         for i, cd in enumerate(d.get("codes", [])):
             if not isinstance(cd, dict) or "kind" not in cd:
                 raise SpecError(f"latent code #{i + 1} must be a table with a 'kind' ({', '.join(_KINDS)})")
             cd = dict(cd)
             kind = cd.pop("kind")
-            if kind not in _KINDS:
+            if not isinstance(kind, str) or kind not in _KINDS:
                 raise SpecError(f"latent code #{i + 1}: unknown kind {kind!r}; accepted: {', '.join(_KINDS)}")
             if "lambda" in cd:
                 cd["lam"] = cd.pop("lambda")
@@ -431,7 +448,9 @@ class LatentSpec:
             allowed = set(_fields_of(typ))
             bad = set(cd) - allowed
             if bad:
-                raise SpecError(f"latent code #{i + 1} ({kind}): unknown key(s) {sorted(bad)}; accepted: {sorted(allowed)}")
+                raise SpecError(
+                    f"latent code #{i + 1} ({kind}): unknown key(s) {sorted(bad, key=str)}; accepted: {sorted(allowed)}"
+                )
             try:
                 codes.append(typ(**cd))
             except TypeError as e:
@@ -450,6 +469,31 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
 _CODE_RE = re.compile(
     rf"(?:(\d+)x)?(cat|unif|gauss)(\d+)?(?:\(({_NUM}):({_NUM})\))?(?:@({_NUM}))?"
 )
+
+
+def _item_codes(item: str, rep, kind, num, lo, hi, lam) -> list[Code]:
+    """The codes of one text item such as ``3xcat20`` or ``unif1(-2:2)@0.1`` (regex groups of _CODE_RE)."""
+    lam_v = float(lam) if lam is not None else 1.0
+    if kind == "cat":
+        if num is None:
+            raise SpecError("categorical needs a count, e.g. cat10")
+        if lo is not None:
+            raise SpecError("categorical codes take no range")
+        count = int(rep) if rep else 1
+    else:
+        if rep and num:
+            raise SpecError("give the count once (unif2, not 2xunif2)")
+        count = int(rep or num or 1)
+        if kind == "gauss" and lo is not None:
+            raise SpecError("gaussian codes take no range")
+    if not 1 <= count <= MAX_WIDTH:
+        raise SpecError(f"count must be in 1..{MAX_WIDTH}, got {count}")
+    if kind == "cat":
+        return [Categorical(int(num), lam_v) for _ in range(count)]
+    if kind == "unif":
+        bounds = (float(lo), float(hi)) if lo is not None else (-1.0, 1.0)
+        return [Uniform(lam_v, "", *bounds) for _ in range(count)]
+    return [Gaussian(lam_v) for _ in range(count)]
 
 
 def _fields_of(typ: type) -> list[str]:

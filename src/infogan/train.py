@@ -29,7 +29,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import dist
-from .config import Config
+from .config import Config, ConfigError, config_diff, load_toml, validate_data
 from .data.store import ImageStore, to_float, to_uint8
 from .evaluate import ARRAY_METRICS, evaluate
 from .latent import Latents, Uniform
@@ -39,11 +39,16 @@ from .tb import ScalarWriter
 
 
 def resolve_device(name: str) -> torch.device:
+    if not (name in ("auto", "cpu") or name.startswith("cuda")):
+        raise ConfigError(f"device {name!r} is not accepted; use auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name!r} but CUDA is not available here; use train.device=cpu")
-    return torch.device(name)
+        raise ConfigError(f"train.device={name!r} but CUDA is not available here; use train.device=cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
 
 
 def _adam(params, lr: float, cfg: Config, device: torch.device) -> torch.optim.Adam:
@@ -74,16 +79,18 @@ class Trainer:
         self.device = dist.setup(resolve_device(t.device))
         self.world, self.rank = dist.world_size(), dist.rank()
         if t.batch_size % self.world:
-            raise ValueError(f"train.batch_size={t.batch_size} (the global batch) must be divisible by the "
-                             f"{self.world} processes")
+            raise ConfigError(f"train.batch_size={t.batch_size} (the global batch) must be divisible by the "
+                              f"{self.world} processes")
         self.local_batch = t.batch_size // self.world
-        if len(train_data) < t.batch_size:
-            raise ValueError(f"train.batch_size={t.batch_size} is larger than the data set ({len(train_data)} images)")
+        validate_data(cfg, len(train_data))
         self.data = train_data.to(self.device)
         self.test = test_data
         self.spec = cfg.latent
         torch.manual_seed(t.seed)  # weight init
-        self.G, self.D = build(cfg.model.arch, self.spec, train_data.image_shape, cfg.model.q_hidden)
+        try:
+            self.G, self.D = build(cfg.model.arch, self.spec, train_data.image_shape, cfg.model.q_hidden)
+        except ValueError as e:  # the architecture cannot take these images
+            raise ConfigError(f"model.arch={cfg.model.arch!r} with {train_data.name or 'the data'}: {e}") from None
         self.G.to(self.device)
         self.D.to(self.device)
         self.output = self.G.output
@@ -248,7 +255,7 @@ class Trainer:
         tb = None
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.toml").write_text(self.cfg.to_toml())
+            ckpt.atomic_write(self.run_dir / "config.toml", self.cfg.to_toml().encode())  # a kill never cuts it
             tb = ScalarWriter(self.run_dir / "tb")
         self._tb = tb
         last_eval: dict = {}
@@ -265,7 +272,7 @@ class Trainer:
         handlers = {}
         if _main_thread():
             handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        if not ckpt.list_checkpoints(self.run_dir / "checkpoints"):
+        if not ckpt.has_complete(self.run_dir / "checkpoints"):
             self.save()  # step-0 checkpoint: something to go back to if training diverges early
         bar = _progress(total, self.step_count, self.progress and main)
         acc: dict[str, torch.Tensor] = {}
@@ -440,20 +447,49 @@ def is_run_dir(path: Path) -> bool:
 
 
 def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> tuple[Config, dict, Path]:
-    """(config, checkpoint state, checkpoint path) of a run's newest good checkpoint."""
+    """(config, checkpoint state, checkpoint path) of a run's newest good checkpoint.
+
+    Raises CheckpointError when ``run_dir`` is not a run, when no checkpoint verifies (NoCheckpoint
+    when none was ever completed), or when the checkpoint does not belong to the run: its config
+    differs from the run's config.toml beyond ``config.RESUME_MAY_CHANGE``.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise ckpt.CheckpointError(f"run directory {run_dir} does not exist")
-    if not is_run_dir(run_dir):
-        raise ckpt.CheckpointError(f"{run_dir} is not a run directory (no config.toml and checkpoints/)")
+        what = "is a file, not a run directory" if run_dir.exists() else "does not exist"
+        raise ckpt.CheckpointError(f"run directory {run_dir} {what}")
+    if not (run_dir / "config.toml").is_file():
+        raise ckpt.CheckpointError(f"{run_dir} is not a run directory (no config.toml)")
+    run_cfg = run_config(run_dir)
     path, state = ckpt.load_latest(run_dir / "checkpoints", warn=lambda m: print(m, file=sys.stderr))
-    cfg = Config.from_dict(state["config"])
+    missing = sorted({"config", "step", "image_shape", "G", "D", "opt_g", "opt_d", "rng"} - set(state))
+    if missing:
+        raise ckpt.CheckpointError(f"{path} is not an infogan training checkpoint (no {', '.join(missing)})")
+    try:
+        cfg = Config.from_dict(state["config"])
+    except ConfigError as e:
+        raise ckpt.CheckpointError(f"{path} holds a config this version does not accept ({e})") from None
+    diff = config_diff(run_cfg, cfg)
+    if diff:
+        raise ckpt.CheckpointError(
+            f"{path} does not belong to run {run_dir}: {diff[0]} (config.toml) but {diff[1]} (checkpoint); "
+            f"remove the checkpoint or resume the run it came from"
+        )
     return cfg, state, path
+
+
+def run_config(run_dir: Path) -> Config:
+    """The config.toml of a run, as a Config; CheckpointError when it cannot be read."""
+    try:
+        return load_toml(Path(run_dir) / "config.toml")
+    except ConfigError as e:
+        raise ckpt.CheckpointError(f"{run_dir} has a broken config.toml ({e})") from None
 
 
 def truncate_metrics(run_dir: Path, step: int) -> None:
     """Drop metrics.jsonl lines past ``step`` (written after the checkpoint a resume starts from)."""
     p = Path(run_dir) / "metrics.jsonl"
+    for stale in Path(run_dir).glob(".metrics.jsonl.tmp*"):  # a truncation that was killed
+        stale.unlink(missing_ok=True)
     if not p.is_file():
         return
     keep = []

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import time
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +137,7 @@ def _verify(src: IdxSource, path: Path, base: str) -> None:
     if want is not None and _md5(path) != want:
         raise DataError(
             f"{path}: md5 {_md5(path)} does not match the official {want}; the file is corrupt or not the "
-            f"official {src.name} file (delete it to re-download, or pass verify=False)"
+            f"official {src.name} file (delete it to re-download; for your own subset set data.verify=false)"
         )
 
 
@@ -145,7 +147,7 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e}); the file is truncated or not gzip") from None
     if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic {data[:4].hex() or 'empty'})")
@@ -154,7 +156,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: IDX with {ndim} dimensions; expected 1 (labels) or 3 (images)")
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     if len(data) - header != n:
         raise DataError(f"{path}: header says {shape} = {n} bytes but the file holds {len(data) - header}; truncated?")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)

@@ -39,7 +39,8 @@ def load_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
             left, top = (im.width - side) // 2, (im.height - side) // 2
             im = im.crop((left, top, left + side, top + side)).resize((w, h), Image.BICUBIC)
             arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        # Pillow reports broken files with several exception types (SyntaxError: "broken PNG file").
         raise DataError(f"{path}: not a readable image ({e})") from None
     return arr[None] if c == 1 else arr.transpose(2, 0, 1)
 
