@@ -406,7 +406,7 @@ def test_dsprites_official_name_checks_md5_and_layout(tmp_path, isolated_cache):
     one_line_naming(e, bad)
     with pytest.raises(DataError) as e:
         ds.load_dsprites(data_dir=tmp_path / "nowhere", download=False)
-    one_line_naming(e, ds.DSPRITES_FILE, "make_dsprites")
+    one_line_naming(e, ds.DSPRITES_FILE, "make-dsprites")
 
 
 def test_dsprites_full_grid_values():
