@@ -181,3 +181,11 @@ def test_infogan_cr_pairs_share_exactly_one_code_and_train(tmp_path):
     # H and its optimizer are part of the exact-resume state
     _, state = ckpt.load_latest(tmp_path / "checkpoints")
     assert "H" in state and "opt_h" in state
+
+
+def test_bf16_autocast_step_runs_and_keeps_float32_weights(tmp_path):
+    tr = Trainer(tiny_config(steps=2, amp="bf16"), tmp_path, synthetic_store(64), progress=False)
+    out = tr.step()
+    assert all(torch.isfinite(v) for v in out.values())
+    assert all(p.dtype == torch.float32 for p in tr.G.parameters())
+    assert tr.amp and not Trainer(tiny_config(), tmp_path / "b", synthetic_store(64), progress=False).amp  # auto: off on CPU

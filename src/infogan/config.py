@@ -58,6 +58,8 @@ class TrainConfig:
     cr_gap: float = 0.0  # InfoGAN-CR: non-shared continuous codes of a pair differ by >= gap·(hi-lo)/2
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU threads for torch (0: torch's default)
+    amp: str = "auto"  # mixed precision of the forward passes: auto (bf16 on CUDA, off on CPU), bf16, off
+    compile: bool = False  # torch.compile G and D (pays off on GPU for long runs; compiles for a minute)
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard lines
     eval_every: int = 500  # steps between evaluations (accuracy, L_I on fresh samples)
     ckpt_every: int = 500  # steps between checkpoints
@@ -226,6 +228,7 @@ def validate(cfg: Config) -> None:
         (0 <= t.cr_gap < 1, f"train.cr_gap must be in [0, 1), got {t.cr_gap}"),
         (t.cr_weight == 0 or len(cfg.latent.codes) >= 2,
          f"train.cr_weight={t.cr_weight} needs at least 2 latent codes, the spec has {len(cfg.latent.codes)}"),
+        (t.amp in ("auto", "bf16", "off"), f"train.amp must be auto, bf16 or off, got {t.amp!r}"),
         (t.max_recoveries >= 0, f"train.max_recoveries must be >= 0, got {t.max_recoveries}"),
         (0 < t.recovery_lr_factor <= 1, f"train.recovery_lr_factor must be in (0, 1], got {t.recovery_lr_factor}"),
         (m.q_hidden >= 1, f"model.q_hidden must be >= 1, got {m.q_hidden}"),

@@ -111,6 +111,10 @@ class Trainer:
             self.H.to(self.device)
             self.opt_h = _adam(self.H.parameters(), cfg.optim.lr_d, cfg, self.device)
             self.h_params = list(self.H.parameters())
+        # bf16 autocast for the forward passes (the loss maths stay float32, see losses.py). On CPUs
+        # without native bf16 it is slower, so "auto" enables it on CUDA only.
+        amp = t.amp if t.amp != "auto" else ("bf16" if self.device.type == "cuda" else "off")
+        self.amp = amp == "bf16"
         # Under torchrun: DistributedDataParallel averages gradients over ranks (global batch).
         self.G_run, self.D_run, self.H_run = self.G, self.D, self.H
         if self.world > 1:
@@ -120,6 +124,13 @@ class Trainer:
             self.G_run, self.D_run = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
             if self.H is not None:
                 self.H_run = DDP(self.H, device_ids=ids)
+        if t.compile:
+            self.G_run, self.D_run = torch.compile(self.G_run), torch.compile(self.D_run)
+            if self.H is not None:
+                self.H_run = torch.compile(self.H_run)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     # ---- state --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -182,9 +193,10 @@ class Trainer:
         idx = torch.randint(len(self.data), (B,), generator=self.gen).to(self.device)
         real = to_float(self.data.images[idx], self.output)  # (B, C, H, W)
         # 2. one G forward, one D/Q forward per batch half
-        fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
-        d_real, q_real = self.D_run(real)
-        d_fake, q = self.D_run(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
+        with self.autocast():
+            fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
+            d_real, q_real = self.D_run(real)
+            d_fake, q = self.D_run(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
         # 3. losses (eq. 6): the MI term enters both players' losses
         mi, parts = mi_loss(self.spec, q, lat, t.fixed_std)
         loss_d = d_loss(d_real, d_fake) + mi
@@ -237,8 +249,9 @@ class Trainer:
 
     def cr_loss(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         a, b, shared = self.cr_pairs(n)
-        pair = torch.cat([self.G_run(self.spec.to_input(a)), self.G_run(self.spec.to_input(b))], 1)  # (n, 2C, H, W)
-        _, logits = self.H_run(pair)  # (n, L): which code the pair shares
+        with self.autocast():
+            pair = torch.cat([self.G_run(self.spec.to_input(a)), self.G_run(self.spec.to_input(b))], 1)  # (n, 2C, H, W)
+            _, logits = self.H_run(pair)  # (n, L): which code the pair shares
         logits = logits.float()
         loss = torch.nn.functional.cross_entropy(logits, shared)
         return loss, (logits.argmax(1) == shared).float().mean().detach()
