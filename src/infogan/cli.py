@@ -66,11 +66,23 @@ def _load_data(cfg, need_train: bool = True):
     if not d.verify and d.name in ("mnist", "fashion-mnist", "svhn", "dsprites", "celeba"):
         opts["verify"] = False  # your own files under the official names
     load = lambda split: load_dataset(d.name, split, d.data_dir or None, d.download, **opts)  # noqa: E731
-    train = load("train") if need_train else None
-    test = None
-    if d.name in ("mnist", "fashion-mnist", "svhn", "celeba", "dsprites"):
-        test = load("test")
+    splits = ("train", "test") if d.name in ("mnist", "fashion-mnist", "svhn", "celeba", "dsprites") else ("train", None)
+    if d.name == "celeba" and not _celeba_has_index(d.data_dir):
+        # a bare img_align_celeba without a partition file: train on all of it, no held-out split
+        print("note: no CelebA split index found; training on every image, no test split", file=sys.stderr)
+        splits = ("all", None)
+    train = load(splits[0]) if need_train else None
+    test = load(splits[1]) if splits[1] else None
     return train, test
+
+
+def _celeba_has_index(data_dir: str) -> bool:
+    from .data.celeba import find_index
+
+    try:
+        return find_index(data_dir or None) is not None
+    except Exception:
+        return True  # let the loader report the problem itself
 
 
 def load_model(run_dir: str | Path, device: str = "cpu"):

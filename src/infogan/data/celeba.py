@@ -104,6 +104,12 @@ def _locate(data_dir) -> tuple[Path, list[Path]]:
     return src, dirs
 
 
+def find_index(data_dir=None) -> Path | None:
+    """The split index beside the CelebA images, or None (raises DataError when no images are found)."""
+    src, dirs = _locate(data_dir)
+    return find_first(CELEBA_INDEXES, [src.parent, *dirs])
+
+
 def load_celeba(
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
