@@ -53,7 +53,7 @@ def test_train_eval_sample_traverse_encode_resume(tmp_path, mnist_dir, capsys):
     (["train", "--set", "optim.lr_d=-1"], "optim.lr_d must be > 0"),
     (["train", "--set", "train.batch_size=0"], "train.batch_size"),
     (["train", "--preset", "nope"], "unknown preset 'nope'"),
-    (["train", "--set", "train.bogus=1"], "unknown config key train.bogus"),
+    (["train", "--set", "train.bogus=1"], "unknown config key 'train.bogus'"),
     (["train", "--set", "train.steps=abc"], "must be an integer"),
     (["train", "--config", "/nonexistent.toml"], "does not exist"),
     (["eval", "/nonexistent-run"], "does not exist"),

@@ -166,7 +166,7 @@ def _parse_value(raw: str) -> Any:
 def _set_field(obj: Any, sec: str, name: str, value: Any) -> Any:
     types = {f.name: f.type for f in fields(obj)}
     if name not in types:
-        raise ConfigError(f"unknown config key {sec}.{name}; accepted: {', '.join(f'{sec}.{k}' for k in types)}")
+        raise ConfigError(f"unknown config key {sec + '.' + name!r}; accepted: {', '.join(f'{sec}.{k}' for k in types)}")
     want = types[name]
     if want == "bool":
         if not isinstance(value, bool):
