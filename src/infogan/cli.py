@@ -199,6 +199,8 @@ def cmd_eval(args) -> int:
     res = {"step": step, "checkpoint": path.name,
            **evaluate(G, D, cfg.latent, G.output, test, args.samples or cfg.train.eval_samples, cfg.train.fixed_std,
                       args.disent_samples)}
+    if cfg.data.name in ("mnist", "fashion-mnist", "svhn") and test is not None and not args.no_quality:
+        res["sample_quality"] = _sample_quality(cfg, G, test, args.samples or cfg.train.eval_samples)
     from .checkpoint import atomic_write
 
     atomic_write(Path(args.run) / "eval.json", (json.dumps(res, indent=1) + "\n").encode())
@@ -213,7 +215,28 @@ def cmd_eval(args) -> int:
             print(f"  {n.name:>6} {n.describe():>14}  L_I {mi:.3f} / H(c) {h:.3f} nats{extra}")
         for k, v in res.get("disentanglement", {}).items():
             print(f"  {k:>28} {v:.4f}")
+        if "sample_quality" in res:
+            sq = res["sample_quality"]
+            print(f"  Fréchet distance (domain classifier features) {sq['fd']:.3f} (real vs real: "
+                  f"{sq['fd_real_halves']:.3f}); classes covered {sq['classes_covered']}/{len(sq['class_histogram'])}")
     return 0
+
+
+def _sample_quality(cfg, G, test, n: int) -> dict:
+    """Fréchet distance and class coverage in the feature space of a classifier trained on the
+    data set's labelled training split (cached after the first call)."""
+    import torch
+
+    from .data.store import to_float
+    from .domain import sample_quality, train_classifier
+    from .figures import generate
+
+    train, _ = _load_data(cfg, need_train=True)
+    clf = train_classifier(train, log=lambda m: print(m, file=sys.stderr))
+    n = min(n, len(test))
+    fake = to_float(generate(G, cfg.latent, cfg.latent.sample(n, torch.Generator().manual_seed(777))), "sigmoid")
+    real = to_float(test.images[:n], "sigmoid")
+    return sample_quality(clf, real, fake, int(train.labels.max()) + 1)
 
 
 def _out_path(out: str | None, default: Path, force: bool, scale: int = 1) -> Path:
@@ -465,6 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--disent-samples", type=int, default=10000,
                    help="data sets with ground-truth factors: training points of the disentanglement metrics "
                         "(disentanglement_lib default 10000; 0 skips them)")
+    e.add_argument("--no-quality", action="store_true",
+                   help="skip the sample-quality metrics (Fréchet distance, class coverage)")
     e.add_argument("--device")
     e.set_defaults(func=cmd_eval)
 
