@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import write_idx, write_tiny_mnist
+
 from infogan import checkpoint as ckpt
 from infogan.cli import _user_errors, main
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import write_tiny_mnist
+
 from infogan import checkpoint as ckpt
 from infogan.train import truncate_metrics
 

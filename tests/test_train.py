@@ -3,8 +3,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-
 from helpers import synthetic_store, tiny_config
+
 from infogan import checkpoint as ckpt
 from infogan.data import load_idx
 from infogan.train import Trainer

@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from .config import Config, ConfigError, load_toml, preset  # noqa: E402
-from .latent import Categorical, Gaussian, LatentSpec, Latents, SpecError, Uniform  # noqa: E402
-from .losses import d_loss, g_loss, mi_loss  # noqa: E402
+from .config import Config, ConfigError, load_toml, preset
+from .latent import Categorical, Gaussian, Latents, LatentSpec, SpecError, Uniform
+from .losses import d_loss, g_loss, mi_loss
 
 __all__ = [
     "Categorical", "Config", "ConfigError", "Gaussian", "LatentSpec", "Latents", "SpecError", "Uniform",

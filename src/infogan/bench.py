@@ -13,9 +13,10 @@ import os
 import platform
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

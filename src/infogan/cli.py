@@ -32,7 +32,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 # ---- helpers ----------------------------------------------------------------------------------
 
-def _resolve_config(args) -> "Config":  # noqa: F821
+def _resolve_config(args) -> Config:  # noqa: F821
     from .config import load_toml, preset
 
     cfg = load_toml(args.config) if args.config else preset(args.preset or "mnist")
@@ -65,7 +65,7 @@ def _load_data(cfg, need_train: bool = True):
         opts = {"size": h, "channels": c, "on_bad": d.on_bad}
     if not d.verify and d.name in ("mnist", "fashion-mnist", "svhn", "dsprites", "celeba"):
         opts["verify"] = False  # your own files under the official names
-    load = lambda split: load_dataset(d.name, split, d.data_dir or None, d.download, **opts)  # noqa: E731
+    load = lambda split: load_dataset(d.name, split, d.data_dir or None, d.download, **opts)
     splits = ("train", "test") if d.name in ("mnist", "fashion-mnist", "svhn", "celeba", "dsprites") else ("train", None)
     if d.name == "celeba" and not _celeba_has_index(d.data_dir):
         # a bare img_align_celeba without a partition file: train on all of it, no held-out split

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .latent import LatentSpec, SpecError
 
@@ -91,7 +92,7 @@ class Config:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Config":
+    def from_dict(cls, d: dict[str, Any]) -> Config:
         if not isinstance(d, dict):
             raise ConfigError(f"config must be a table, got {type(d).__name__}")
         unknown = set(d) - {"preset", "latent", *_SECTIONS}
@@ -129,7 +130,7 @@ class Config:
             lines.append("")
         return "\n".join(lines)
 
-    def override(self, assignments: list[str]) -> "Config":
+    def override(self, assignments: list[str]) -> Config:
         """Apply ``section.key=value`` strings (values parsed as TOML, else taken as strings)."""
         cfg = self
         for a in assignments:

@@ -9,7 +9,6 @@ as safetensors, keyed by the data set's name, a hash of its training images and 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import torch

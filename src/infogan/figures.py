@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from .data.store import to_uint8
-from .latent import LatentSpec, Latents
+from .latent import Latents, LatentSpec
 from .viz import grid, save_png
 
 

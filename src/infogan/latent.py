@@ -22,19 +22,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 __all__ = [
     "Categorical",
-    "Uniform",
-    "Gaussian",
     "Code",
+    "Gaussian",
     "LatentSpec",
     "Latents",
     "SpecError",
+    "Uniform",
 ]
 
 
@@ -384,7 +385,7 @@ class LatentSpec:
         return ",".join(out + [noise])
 
     @classmethod
-    def parse(cls, text: str) -> "LatentSpec":
+    def parse(cls, text: str) -> LatentSpec:
         """Build a spec from its text form (see module docstring)."""
         if not isinstance(text, str) or not text.strip():
             raise SpecError("latent spec is empty; example: 'cat10,unif2,noise62'")
@@ -421,7 +422,7 @@ class LatentSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: Any) -> "LatentSpec":
+    def from_dict(cls, d: Any) -> LatentSpec:
         """From the TOML/dict form: {noise, noise_prior, codes: [{kind, name, lam|lambda, k|lo,hi}]}."""
         if isinstance(d, str):
             return cls.parse(d)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .latent import LatentSpec, Latents
+from .latent import Latents, LatentSpec
 
 __all__ = ["d_loss", "g_loss", "mi_loss", "real_mi"]
 

@@ -4,8 +4,9 @@ and Fig. 2 (traversals), with the numbers. Regenerated from the run directory al
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from .viz import plot_curves
 

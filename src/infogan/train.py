@@ -21,16 +21,17 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from . import checkpoint as ckpt
 from . import dist
 from .config import Config, ConfigError, config_diff, load_toml, validate_data
-from .data.store import ImageStore, to_float, to_uint8
+from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, evaluate
 from .latent import Latents, Uniform
 from .losses import d_loss, g_loss, mi_loss, real_mi

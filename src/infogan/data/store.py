@@ -39,11 +39,11 @@ class ImageStore:
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
-    def to(self, device: torch.device | str) -> "ImageStore":
+    def to(self, device: torch.device | str) -> ImageStore:
         return ImageStore(self.images.to(device), None if self.labels is None else self.labels.to(device),
                           self.factors, self.factor_names, self.name)
 
-    def subset(self, n: int) -> "ImageStore":
+    def subset(self, n: int) -> ImageStore:
         n = min(n, len(self))
         return ImageStore(self.images[:n], None if self.labels is None else self.labels[:n],
                           None if self.factors is None else self.factors[:n], self.factor_names, self.name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -18,7 +18,7 @@ ARCHITECTURES: dict[str, Callable] = {
     "generic": generic.build,  # DCGAN-style for image folders: 32/64/128, 1 or 3 channels
 }
 
-__all__ = ["ARCHITECTURES", "build", "build_classifier", "Discriminator", "Generator"]
+__all__ = ["ARCHITECTURES", "Discriminator", "Generator", "build", "build_classifier"]
 
 
 def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 128) -> tuple[Generator, Discriminator]:
