@@ -97,7 +97,8 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
     G, D = build(cfg.model.arch, cfg.latent, image_shape, cfg.model.q_hidden)
     try:
         G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
+        # For inference D carries BN statistics of real images (see infogan.evaluate).
+        D.load_state_dict({**state["D"], **state.get("D_bn_real", {})})
     except (RuntimeError, ValueError) as e:  # tensors that do not fit the config the checkpoint names
         raise CheckpointError(f"{path}: weights do not match its config ({_brief(e)})") from None
     G.to(device).eval()

@@ -32,7 +32,7 @@ from . import checkpoint as ckpt
 from . import dist
 from .config import Config, ConfigError, config_diff, load_toml, validate_data
 from .data.store import ImageStore, to_float
-from .evaluate import ARRAY_METRICS, evaluate
+from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents, Uniform
 from .losses import d_loss, g_loss, mi_loss, real_mi
 from .nets import build, build_classifier
@@ -403,13 +403,16 @@ class Trainer:
         t = self.cfg.train
         # During training only the cheap array metrics; `infogan eval` computes them all.
         return evaluate(self.G, self.D, self.spec, self.output, self.test, t.eval_samples, t.fixed_std,
-                        t.disent_samples, ARRAY_METRICS)
+                        t.disent_samples, ARRAY_METRICS, real=self.data)
 
     def save(self) -> Path | None:
         """Checkpoint (rank 0 writes; every rank contributes its RNG state and waits for the file)."""
         state = self.state()
         path = None
         if self.rank == 0:
+            # D's BN statistics recomputed on real training batches, for inference on real images
+            # (encode, cluster, explore, eval); the training state above keeps D's own buffers.
+            state["D_bn_real"] = bn_state(calibrate_bn(self.D, real_batches(self.data, self.output, self.device)))
             path = ckpt.save(self.run_dir / "checkpoints", self.step_count, state, self.cfg.train.keep_ckpts)
         dist.barrier()
         return path
