@@ -53,7 +53,7 @@ class TrainConfig:
     seed: int = 0
     baseline: bool = False  # regular GAN with a Q head: Q learns L_I, G gets no MI gradient (Fig. 1)
     mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
-    fixed_std: bool = False  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std)
+    fixed_std: bool = True  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std); see README
     real_mi_weight: float = 0.0  # beyond the paper: also maximise Q's I(c; x) on *real* images (see README)
     cr_weight: float = 0.0  # InfoGAN-CR contrastive regularizer weight α (Lin et al. 2020); 0 = off
     cr_gap: float = 0.0  # InfoGAN-CR: non-shared continuous codes of a pair differ by >= gap·(hi-lo)/2
@@ -280,14 +280,14 @@ def config_diff(a: Config, b: Config, ignore: tuple[str, ...] = RESUME_MAY_CHANG
 # ---- presets --------------------------------------------------------------------------------
 
 def _mnist() -> Config:
-    # Continuous codes scored with a fixed std of 1, as in the authors' code: with a learned std
-    # their L_I grows without bound and competes with the categorical code (README: choices).
+    # Continuous codes are scored with a fixed std of 1 (TrainConfig.fixed_std, the authors' code):
+    # with a learned std their L_I grows without bound and swamps the categorical code and the GAN
+    # loss (docs/experiments.md).
     return Config(
         preset="mnist",
         latent=LatentSpec.parse("cat10,unif2,noise62"),
         model=ModelConfig(arch="mnist"),
         data=DataConfig(name="mnist"),
-        train=TrainConfig(fixed_std=True),
     )
 
 
