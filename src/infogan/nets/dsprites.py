@@ -1,8 +1,12 @@
 """dSprites: 64x64 binary images. Not in the InfoGAN paper: a small convnet of the kind used for
 dSprites in the disentanglement literature (disentanglement_lib, InfoGAN-CR; see docs/presets.md),
-with this package's conventions (lReLU 0.1, BN after all but the first D layer, DCGAN init).
+with this package's conventions (lReLU 0.1, DCGAN init).
 
-D: conv 32 s2 -> conv 32 s2 BN -> conv 64 s2 BN -> conv 64 s2 BN -> FC 128 BN -> FC output
+D has no batch norm: D sees all-real and all-fake batches separately, and per-batch
+normalisation removed the very statistics that tell sparse binary sprites from grey texture (with
+BN in D, G produced grey textures that D never rejected in 500 steps; docs/experiments.md).
+
+D: conv 32 s2 -> conv 32 s2 -> conv 64 s2 -> conv 64 s2 -> FC 128 -> FC output
    (lReLU throughout; Q head on the FC 128 features).
 G: FC 128 BN -> FC 4·4·64 BN -> upconv 64 s2 BN -> upconv 32 s2 BN -> upconv 32 s2 BN
    -> upconv 1 s2 (sigmoid) (ReLU throughout).
@@ -21,11 +25,11 @@ def build(input_dim: int, q_dim: int, image_shape: tuple[int, int, int], q_hidde
         raise ValueError(f"the dSprites architecture needs 64x64 images, got {h}x{w}")
     trunk = nn.Sequential(
         d_conv(c, 32, bn=False),  # (B, 32, 32, 32)
-        d_conv(32, 32, bn=True),  # (B, 32, 16, 16)
-        d_conv(32, 64, bn=True),  # (B, 64, 8, 8)
-        d_conv(64, 64, bn=True),  # (B, 64, 4, 4)
+        d_conv(32, 32, bn=False),  # (B, 32, 16, 16)
+        d_conv(32, 64, bn=False),  # (B, 64, 8, 8)
+        d_conv(64, 64, bn=False),  # (B, 64, 4, 4)
         nn.Flatten(),
-        d_fc(64 * 4 * 4, 128),  # (B, 128)
+        d_fc(64 * 4 * 4, 128, bn=False),  # (B, 128)
     )
     net = nn.Sequential(
         g_fc(input_dim, 128),
