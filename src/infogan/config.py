@@ -25,6 +25,7 @@ class ConfigError(ValueError):
 class ModelConfig:
     arch: str = "mnist"  # architecture name in infogan.nets.ARCHITECTURES
     q_hidden: int = 128  # Q head hidden width (authors' code: FC 128 + BN + lReLU)
+    d_batchnorm: bool = True  # batch norm in D's trunk (the paper's tables); false removes it
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ class Trainer:
         self.spec = cfg.latent
         torch.manual_seed(t.seed)  # weight init
         try:
-            self.G, self.D = build(cfg.model.arch, self.spec, train_data.image_shape, cfg.model.q_hidden)
+            self.G, self.D = build(cfg.model.arch, self.spec, train_data.image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm)
         except ValueError as e:  # the architecture cannot take these images
             raise ConfigError(f"model.arch={cfg.model.arch!r} with {train_data.name or 'the data'}: {e}") from None
         self.G.to(self.device)

@@ -21,14 +21,30 @@ ARCHITECTURES: dict[str, Callable] = {
 __all__ = ["ARCHITECTURES", "Discriminator", "Generator", "build", "build_classifier"]
 
 
-def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 128) -> tuple[Generator, Discriminator]:
-    """Build (G, D) for ``arch`` with sizes taken from the latent ``spec``; DCGAN-initialised."""
+def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 128,
+          d_batchnorm: bool = True) -> tuple[Generator, Discriminator]:
+    """Build (G, D) for ``arch`` with sizes taken from the latent ``spec``; DCGAN-initialised.
+
+    ``d_batchnorm=False`` replaces the batch norms of D's trunk by identities (the Q head keeps
+    its own): D sees all-real and all-fake batches separately, and per-batch normalisation can
+    hide what tells them apart (a collapsed fake batch has no variance left to judge).
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; available: {', '.join(sorted(ARCHITECTURES))}")
     g, d = ARCHITECTURES[arch](spec.input_dim, spec.q_dim, tuple(image_shape), q_hidden)
+    if not d_batchnorm:
+        _strip_batchnorm(d.trunk)
     init_weights(g)
     init_weights(d)
     return g, d
+
+
+def _strip_batchnorm(module: nn.Module) -> None:
+    for name, child in module.named_children():
+        if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            setattr(module, name, nn.Identity())
+        else:
+            _strip_batchnorm(child)
 
 
 def build_classifier(arch: str, image_shape: tuple[int, int, int], n_out: int, q_hidden: int = 128) -> Discriminator:
