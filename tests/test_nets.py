@@ -73,3 +73,17 @@ def test_shapes_ranges_params_and_gradients(arch, lat, shape, g_params, d_params
 def test_wrong_image_shape_is_refused(arch, shape):
     with pytest.raises(ValueError, match="needs"):
         build(arch, LatentSpec.parse("cat10,noise10"), shape)
+
+
+def test_d_without_batchnorm_keeps_q_head_norm():
+    import torch.nn as nn
+
+    from infogan.latent import LatentSpec
+    from infogan.nets import build
+
+    spec = LatentSpec.parse("10xcat10,noise128")
+    _, d = build("svhn_celeba", spec, (3, 32, 32), d_batchnorm=False)
+    assert not any(isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d) for m in d.trunk.modules())
+    assert any(isinstance(m, nn.BatchNorm1d) for m in d.q_head.modules())
+    _, d_bn = build("svhn_celeba", spec, (3, 32, 32))
+    assert any(isinstance(m, nn.BatchNorm2d) for m in d_bn.trunk.modules())
