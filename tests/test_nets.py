@@ -87,3 +87,21 @@ def test_d_without_batchnorm_keeps_q_head_norm():
     assert any(isinstance(m, nn.BatchNorm1d) for m in d.q_head.modules())
     _, d_bn = build("svhn_celeba", spec, (3, 32, 32))
     assert any(isinstance(m, nn.BatchNorm2d) for m in d_bn.trunk.modules())
+
+
+def test_generators_depend_on_their_input_at_init():
+    """A generator that starts almost constant (N(0, 0.02) weights in layers with no batch norm
+    after them) stayed collapsed on CelebA; every architecture must start with varied samples."""
+    import torch
+
+    from infogan.config import PRESETS, image_shape, preset
+    from infogan.nets import build
+
+    for name in PRESETS:
+        cfg = preset(name)
+        torch.manual_seed(0)
+        G, _ = build(cfg.model.arch, cfg.latent, image_shape(cfg))
+        with torch.no_grad():
+            x = G(cfg.latent.to_input(cfg.latent.sample(64, torch.Generator().manual_seed(0))))
+        spread = x.std(0).mean().item() / (2.0 if G.output == "tanh" else 1.0)  # relative to the output range
+        assert spread > 0.02, (name, spread)

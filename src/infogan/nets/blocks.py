@@ -9,10 +9,18 @@ LEAK = 0.1  # leaky ReLU slope in D (paper, Sec. 6)
 
 
 def init_weights(module: nn.Module) -> None:
-    """DCGAN init: conv/linear weights ~ N(0, 0.02), BN scale ~ N(1, 0.02), biases 0."""
+    """DCGAN init: conv/linear weights ~ N(0, 0.02), BN scale ~ N(1, 0.02), biases 0.
+
+    Layers marked ``variance_preserving`` (hidden layers with no batch norm after them, as in the
+    SVHN/CelebA generator) get Kaiming-normal weights instead: N(0, 0.02) shrinks the signal at
+    every such layer, and the generator then starts (and stays) nearly constant.
+    """
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "variance_preserving", False):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            else:
+                nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):

@@ -34,4 +34,6 @@ def build(input_dim: int, q_dim: int, image_shape: tuple[int, int, int], q_hidde
         g_upconv(128, 64, bn=False),  # (B, 64, 16, 16)
         nn.ConvTranspose2d(64, c, 4, 2, 1),  # (B, c, 32, 32)
     )
+    for layer in (net[3][0], net[4][0]):  # the upconvs with no batch norm after them
+        layer.variance_preserving = True
     return Generator(net, input_dim, image_shape, "tanh"), Discriminator(trunk, 256 * 4 * 4, q_dim, q_hidden)
