@@ -2,8 +2,8 @@
 
     python benchmarks/mnist_seeds.py --seeds 0 1 2 3 4 [--parallel 2] [--steps N] [--out results/mnist_seeds.json]
 
-Each seed is a normal `infogan train` run (runs/bench-mnist-seed<S>/); with --parallel P, P runs
-share the machine, each with cpu_count/P threads. Results are read back from each run's
+Each seed is a normal `infogan train` run (runs/bench-mnist/seed<S>/), launched by the same code as
+`infogan study`; with --parallel P, P runs share the machine, each with cpu_count/P threads. Results are read back from each run's
 metrics.jsonl, so an interrupted study can be summarised again with --collect-only.
 """
 
@@ -13,9 +13,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 
@@ -40,6 +38,8 @@ def collect(run: Path) -> dict:
 
 
 def main() -> int:
+    from infogan.study import train_seeds
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--parallel", type=int, default=1)
@@ -50,37 +50,13 @@ def main() -> int:
     ap.add_argument("--collect-only", action="store_true")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args()
-    tag = "bench-mnist" + ("-baseline" if a.baseline else "")
-    runs = {s: Path(a.root) / f"{tag}-seed{s}" for s in a.seeds}
+    root = Path(a.root) / ("bench-mnist" + ("-baseline" if a.baseline else ""))
+    runs = {s: root / f"seed{s}" for s in a.seeds}
     walls: dict[int, float] = {}
     if not a.collect_only:
-        threads = max(1, (os.cpu_count() or 1) // a.parallel)
-        pending = list(a.seeds)
-        active: dict[int, tuple[subprocess.Popen, float]] = {}
-        while pending or active:
-            while pending and len(active) < a.parallel:
-                s = pending.pop(0)
-                cmd = [sys.executable, "-m", "infogan.cli", "train", "--preset", "mnist", "--seed", str(s),
-                       "--run-dir", str(runs[s]), "--no-progress", "--set", f"train.threads={threads}"]
-                if runs[s].exists():
-                    cmd = [sys.executable, "-m", "infogan.cli", "train", "--resume", str(runs[s]), "--no-progress"]
-                if a.steps and not runs[s].exists():
-                    cmd += ["--steps", str(a.steps)]
-                if a.baseline and not runs[s].exists():
-                    cmd.append("--baseline")
-                for kv in a.set:
-                    if not runs[s].exists():
-                        cmd += ["--set", kv]
-                Path(a.root).mkdir(parents=True, exist_ok=True)
-                log = open(Path(a.root) / f"{tag}-seed{s}.log", "a")
-                active[s] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), time.time())
-            time.sleep(5)
-            for s, (p, t0) in list(active.items()):
-                if p.poll() is not None:
-                    walls[s] = time.time() - t0
-                    del active[s]
-                    if p.returncode != 0:
-                        print(f"seed {s} failed with status {p.returncode}", file=sys.stderr)
+        # the same launcher as `infogan study` (resumes runs that exist)
+        sets = a.set + (["train.baseline=true"] if a.baseline else [])
+        walls = train_seeds("mnist", a.seeds, root, a.steps, a.parallel, sets, log=lambda m: print(m, file=sys.stderr))
     results = []
     for s in a.seeds:
         if (runs[s] / "metrics.jsonl").is_file():
