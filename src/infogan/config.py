@@ -56,6 +56,11 @@ class TrainConfig:
     mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
     fixed_std: bool = True  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std); see README
     real_mi_weight: float = 0.0  # beyond the paper: also maximise Q's I(c; x) on *real* images (see README)
+    real_balance_weight: float = 0.0  # beyond the paper: keep Q's category marginal on real images uniform
+    cat_invariance: float = 0.0  # beyond the paper: weight of L_I(categorical) on randomly warped fakes
+    aug_rotate: float = 15.0  # cat_invariance warp: max rotation in degrees
+    aug_scale: float = 0.1  # cat_invariance warp: max relative zoom
+    aug_shift: float = 0.1  # cat_invariance warp: max shift, fraction of the image side
     cr_weight: float = 0.0  # InfoGAN-CR contrastive regularizer weight α (Lin et al. 2020); 0 = off
     cr_gap: float = 0.0  # InfoGAN-CR: non-shared continuous codes of a pair differ by >= gap·(hi-lo)/2
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -226,6 +231,13 @@ def validate(cfg: Config) -> None:
         (t.disent_samples >= 0, f"train.disent_samples must be >= 0, got {t.disent_samples}"),
         (t.real_mi_weight >= 0 and math.isfinite(t.real_mi_weight),
          f"train.real_mi_weight must be >= 0, got {t.real_mi_weight}"),
+        (t.cat_invariance >= 0 and math.isfinite(t.cat_invariance),
+         f"train.cat_invariance must be >= 0, got {t.cat_invariance}"),
+        (0 <= t.aug_rotate <= 180, f"train.aug_rotate must be in [0, 180] degrees, got {t.aug_rotate}"),
+        (0 <= t.aug_scale < 1, f"train.aug_scale must be in [0, 1), got {t.aug_scale}"),
+        (0 <= t.aug_shift <= 0.5, f"train.aug_shift must be in [0, 0.5], got {t.aug_shift}"),
+        (t.real_balance_weight >= 0 and math.isfinite(t.real_balance_weight),
+         f"train.real_balance_weight must be >= 0, got {t.real_balance_weight}"),
         (t.cr_weight >= 0 and math.isfinite(t.cr_weight), f"train.cr_weight must be >= 0, got {t.cr_weight}"),
         (0 <= t.cr_gap < 1, f"train.cr_gap must be in [0, 1), got {t.cr_gap}"),
         (t.cr_weight == 0 or len(cfg.latent.codes) >= 2,

@@ -8,12 +8,14 @@ Equations are those of Chen et al. 2016 (see docs / PAPER.md):
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from .latent import Latents, LatentSpec
 
-__all__ = ["d_loss", "g_loss", "mi_loss", "real_mi"]
+__all__ = ["d_loss", "g_loss", "mi_loss", "real_mi", "real_balance"]
 
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -29,7 +31,8 @@ def g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def mi_loss(
-    spec: LatentSpec, q_params: torch.Tensor, latents: Latents, fixed_std: bool = False
+    spec: LatentSpec, q_params: torch.Tensor, latents: Latents, fixed_std: bool = False,
+    categorical_only: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The information term of eq. 6 for every code through one code path.
 
@@ -38,6 +41,7 @@ def mi_loss(
         q_params: (B, spec.q_dim) raw Q head output for images generated from ``latents``.
         latents: the codes those images were generated from.
         fixed_std: continuous codes use std = 1 instead of the predicted one (authors' code).
+        categorical_only: leave the continuous codes out (the categorical-invariance term).
 
     Returns:
         loss: Σ_i λ_i · (-E[log Q(c_i|x)]), to be *added* to the D/Q and G losses; minimising it
@@ -49,6 +53,8 @@ def mi_loss(
     loss = q_params.new_zeros((), dtype=torch.float)
     parts: dict[str, torch.Tensor] = {}
     for code, sl, value in zip(spec.codes, spec.q_slices(), latents.codes):
+        if categorical_only and code.continuous:
+            continue
         log_q = code.log_prob(q_params[:, sl], value, fixed_std=fixed_std).mean()  # E[log Q(c|x)]
         loss = loss - code.lam * log_q
         parts[code.name] = log_q.detach() + code.entropy()
@@ -75,4 +81,24 @@ def real_mi(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dic
         mi = h_marg - h_cond
         total = total + code.lam * mi
         parts[code.name] = mi.detach()
+    return total, parts
+
+
+def real_balance(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """How far Q's category marginal on a batch of *real* images is from the code's uniform prior:
+    KL(U || E_x[Q(c|x)]) summed over categorical codes (0 when balanced; no labels involved).
+
+    If G matches the data, E_{x~data}[Q(c|x)] = E_{x~G}[Q(c|x)] ~= P(c) = uniform, so this is a
+    consistency condition of the model itself. Returns (Σ_i λ_i · KL_i, {code name: KL_i}); minimise.
+    """
+    total = q_params.new_zeros((), dtype=torch.float)
+    parts: dict[str, torch.Tensor] = {}
+    for code, sl in zip(spec.codes, spec.q_slices()):
+        if code.continuous:
+            continue
+        logp = torch.log_softmax(q_params[:, sl].float(), 1)  # (B, k)
+        log_marg = torch.logsumexp(logp, 0) - math.log(logp.shape[0])  # log E_x[Q(c|x)]
+        kl = -math.log(code.k) - log_marg.mean()  # Σ_c (1/k) (log(1/k) - log marg_c)
+        total = total + code.lam * kl
+        parts[code.name] = kl.detach()
     return total, parts

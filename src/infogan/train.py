@@ -34,7 +34,8 @@ from .config import Config, ConfigError, config_diff, load_toml, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents, Uniform
-from .losses import d_loss, g_loss, mi_loss, real_mi
+from .augment import random_affine
+from .losses import d_loss, g_loss, mi_loss, real_balance, real_mi
 from .nets import build, build_classifier
 from .tb import ScalarWriter
 
@@ -205,6 +206,18 @@ class Trainer:
             rmi, rparts = real_mi(self.spec, q_real)
             loss_d = loss_d - t.real_mi_weight * rmi
             parts = {**parts, **{f"real/{k}": v for k, v in rparts.items()}}
+        if t.real_balance_weight > 0:  # beyond the paper: Q's real-image category marginal = P(c)
+            rbal, bparts = real_balance(self.spec, q_real)
+            loss_d = loss_d + t.real_balance_weight * rbal
+            parts = {**parts, **{f"balance/{k}": v for k, v in bparts.items()}}
+        if t.cat_invariance > 0 and self.spec.categorical:  # beyond the paper: categories survive small warps
+            warped = random_affine(fake, self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
+            with self.autocast():
+                _, q_warp = self.D_run(warped, detach_q=not t.mi_to_trunk)
+            inv, iparts = mi_loss(self.spec, q_warp, lat, t.fixed_std, categorical_only=True)
+            mi = mi + t.cat_invariance * inv
+            loss_d = loss_d + t.cat_invariance * inv
+            parts = {**parts, **{f"warped/{k}": v for k, v in iparts.items()}}
         loss_g = g_loss(d_fake) + (0.0 if t.baseline else mi)
         # 4. gradients from the one forward: G's through the image, D/Q's from L_D
         grad_fake = torch.autograd.grad(loss_g, fake, retain_graph=True)[0]
