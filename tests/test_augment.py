@@ -1,0 +1,73 @@
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from helpers import synthetic_store, tiny_config
+
+from infogan.augment import affine, random_affine
+from infogan.latent import LatentSpec
+from infogan.losses import mi_loss, real_balance
+from infogan.train import Trainer
+
+
+def test_zero_warp_is_identity_and_warps_are_seeded():
+    x = torch.rand(4, 1, 28, 28)
+    same = random_affine(x, torch.Generator().manual_seed(0), 0.0, 0.0, 0.0)
+    assert torch.allclose(same, x, atol=1e-5)
+    a = random_affine(x, torch.Generator().manual_seed(1), 15.0, 0.1, 0.1)
+    b = random_affine(x, torch.Generator().manual_seed(1), 15.0, 0.1, 0.1)
+    assert torch.equal(a, b) and not torch.allclose(a, x, atol=1e-3)
+
+
+def test_quarter_turn_and_shift_move_pixels_where_expected():
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 1, 2] = 1.0  # an asymmetric dot (row 1, column 2)
+    one = torch.ones(1)
+    ccw = affine(x, torch.full((1,), math.pi / 2), one, torch.zeros(1, 2))
+    assert torch.allclose(ccw, torch.rot90(x, 1, (2, 3)), atol=1e-4)  # counter-clockwise as displayed
+    right = affine(x, torch.zeros(1), one, torch.tensor([[0.25, 0.0]]))  # 2 of 8 pixels to the right
+    assert right[0, 0, 1, 4] == pytest.approx(1.0, abs=1e-4)
+    down = affine(x, torch.zeros(1), one, torch.tensor([[0.0, 0.25]]))
+    assert down[0, 0, 3, 2] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_warp_passes_gradients_to_the_images():
+    x = torch.rand(2, 1, 16, 16, requires_grad=True)
+    random_affine(x, torch.Generator().manual_seed(0), 15.0, 0.1, 0.1).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_categorical_only_leaves_continuous_codes_out():
+    spec = LatentSpec.parse("cat10,unif2,noise4")
+    lat = spec.sample(64, torch.Generator().manual_seed(0))
+    q = torch.randn(64, spec.q_dim, generator=torch.Generator().manual_seed(1))
+    _, parts = mi_loss(spec, q, lat, categorical_only=True)
+    assert set(parts) == {"c1"}
+    loss_all, _ = mi_loss(spec, q, lat)
+    loss_cat, _ = mi_loss(spec, q, lat, categorical_only=True)
+    assert float(loss_cat) != pytest.approx(float(loss_all))
+
+
+def test_real_balance_is_zero_when_balanced_and_grows_with_imbalance():
+    spec = LatentSpec.parse("cat4,noise2")
+    balanced = 20 * torch.eye(4).repeat(8, 1)  # confident, each category a quarter of the batch
+    loss, parts = real_balance(spec, balanced)
+    assert float(parts["c1"]) == pytest.approx(0.0, abs=1e-6)
+    one = torch.zeros(32, 4)
+    one[:, 0] = 20  # every image in category 0
+    lopsided = torch.cat([20 * torch.eye(4)[[0, 0, 0, 1]]] * 8)  # 3/4 in category 0
+    k_one = float(real_balance(spec, one)[0])
+    k_lop = float(real_balance(spec, lopsided)[0])
+    assert 0 < k_lop < k_one
+    # KL(U || marginal) of the lopsided batch, by hand: marginal (3/4, 1/4, ~0, ~0)
+    assert k_lop > math.log(4)  # the empty categories dominate
+
+
+def test_training_with_invariance_and_balance_trains_q_on_warped_fakes(tmp_path):
+    cfg = tiny_config(steps=2)
+    cfg = replace(cfg, train=replace(cfg.train, cat_invariance=1.0, real_balance_weight=0.5))
+    tr = Trainer(cfg, tmp_path / "run", synthetic_store(128), progress=False)
+    out = tr.step()
+    assert any(k.startswith("warped/") for k in out) and any(k.startswith("balance/") for k in out)
+    assert all(torch.isfinite(v).all() for v in out.values())
