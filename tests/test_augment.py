@@ -71,3 +71,16 @@ def test_training_with_invariance_and_balance_trains_q_on_warped_fakes(tmp_path)
     out = tr.step()
     assert any(k.startswith("warped/") for k in out) and any(k.startswith("balance/") for k in out)
     assert all(torch.isfinite(v).all() for v in out.values())
+
+
+def test_mi_warmup_schedule():
+    cfg = tiny_config(steps=2)
+    cfg = replace(cfg, train=replace(cfg.train, mi_warmup=100))
+    tr = Trainer(cfg, "unused-run-dir", synthetic_store(64), progress=False)
+    got = []
+    for step in (0, 50, 75, 100, 400):
+        tr.step_count = step
+        got.append(tr.mi_factor())
+    assert got == [0.0, 0.0, 0.5, 1.0, 1.0]
+    tr.cfg = tiny_config(steps=2)  # no warm-up: always the full term
+    assert tr.mi_factor() == 1.0

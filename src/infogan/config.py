@@ -57,6 +57,7 @@ class TrainConfig:
     fixed_std: bool = True  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std); see README
     real_mi_weight: float = 0.0  # beyond the paper: also maximise Q's I(c; x) on *real* images (see README)
     real_balance_weight: float = 0.0  # beyond the paper: keep Q's category marginal on real images uniform
+    mi_warmup: int = 0  # beyond the paper: G gets no MI gradient for mi_warmup/2 steps, then a linear ramp to full at mi_warmup
     cat_invariance: float = 0.0  # beyond the paper: weight of L_I(categorical) on randomly warped fakes
     aug_rotate: float = 15.0  # cat_invariance warp: max rotation in degrees
     aug_scale: float = 0.1  # cat_invariance warp: max relative zoom
@@ -231,6 +232,7 @@ def validate(cfg: Config) -> None:
         (t.disent_samples >= 0, f"train.disent_samples must be >= 0, got {t.disent_samples}"),
         (t.real_mi_weight >= 0 and math.isfinite(t.real_mi_weight),
          f"train.real_mi_weight must be >= 0, got {t.real_mi_weight}"),
+        (t.mi_warmup >= 0, f"train.mi_warmup must be >= 0 steps, got {t.mi_warmup}"),
         (t.cat_invariance >= 0 and math.isfinite(t.cat_invariance),
          f"train.cat_invariance must be >= 0, got {t.cat_invariance}"),
         (0 <= t.aug_rotate <= 180, f"train.aug_rotate must be in [0, 180] degrees, got {t.aug_rotate}"),

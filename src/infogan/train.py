@@ -218,7 +218,7 @@ class Trainer:
             mi = mi + t.cat_invariance * inv
             loss_d = loss_d + t.cat_invariance * inv
             parts = {**parts, **{f"warped/{k}": v for k, v in iparts.items()}}
-        loss_g = g_loss(d_fake) + (0.0 if t.baseline else mi)
+        loss_g = g_loss(d_fake) + (0.0 if t.baseline else self.mi_factor() * mi)
         # 4. gradients from the one forward: G's through the image, D/Q's from L_D
         grad_fake = torch.autograd.grad(loss_g, fake, retain_graph=True)[0]
         self.opt_d.zero_grad(set_to_none=True)
@@ -238,6 +238,12 @@ class Trainer:
         self.step_count += 1
         out.update({(k if "/" in k else f"mi/{k}"): v for k, v in parts.items()})
         return out
+
+    def mi_factor(self) -> float:
+        """Weight of the MI term in G's loss at this step: 1, or with ``train.mi_warmup`` = N, 0 for the
+        first N/2 steps and then a linear ramp to 1 at step N (Q and D always get the full term)."""
+        n = self.cfg.train.mi_warmup
+        return 1.0 if n <= 0 else min(1.0, max(0.0, 2.0 * self.step_count / n - 1.0))
 
     def cr_pairs(self, n: int) -> tuple[Latents, Latents, torch.Tensor]:
         """Two latent batches whose codes agree in one coordinate ``shared`` (n,) per pair; noise
