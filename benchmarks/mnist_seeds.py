@@ -1,6 +1,7 @@
 """Train the MNIST preset for several seeds and record accuracy, L_I, steps and wall time.
 
     python benchmarks/mnist_seeds.py --seeds 0 1 2 3 4 [--parallel 2] [--steps N] [--out results/mnist_seeds.json]
+    python benchmarks/mnist_seeds.py --collect-only --dir runs/study-mnist   # the runs of `infogan study`
 
 Each seed is a normal `infogan train` run (runs/bench-mnist/seed<S>/), launched by the same code as
 `infogan study`; with --parallel P, P runs share the machine, each with cpu_count/P threads. Results are read back from each run's
@@ -17,6 +18,21 @@ import sys
 from pathlib import Path
 
 
+THRESHOLDS = (0.70, 0.80, 0.90, 0.95)
+
+
+def wall_at(logs: list[dict]) -> dict[int, float]:
+    """Seconds of training (evaluations and checkpoints included) up to each logged step, from the
+    rate ``it_s`` of each log window (a window's time includes whatever ran in it)."""
+    out, t, last = {}, 0.0, 0
+    for r in logs:
+        if r.get("it_s"):
+            t += (r["step"] - last) / r["it_s"]
+        last = r["step"]
+        out[r["step"]] = t
+    return out
+
+
 def collect(run: Path) -> dict:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     evals = [r for r in rows if "eval" in r]
@@ -24,7 +40,13 @@ def collect(run: Path) -> dict:
     acc = [(e["step"], e["eval"]["cluster_accuracy"]["c1"]) for e in evals if "cluster_accuracy" in e["eval"]]
     li_1000 = next((r["mi/c1"] for r in logs if r["step"] >= 1000), None)
     first_95 = next((s for s, a in acc if a >= 0.95), None)
+    walls = wall_at(logs)
+    reach = {}
+    for th in THRESHOLDS:
+        step = next((s for s, a in acc if a >= th), None)
+        reach[f"{th:.2f}"] = None if step is None else {"step": step, "wall_s": round(walls.get(step, float("nan")), 1)}
     return {
+        "reached": reach,
         "run": str(run),
         "final_step": evals[-1]["step"] if evals else None,
         "final_accuracy": acc[-1][1] if acc else None,
@@ -48,9 +70,12 @@ def main() -> int:
     ap.add_argument("--root", default="runs")
     ap.add_argument("--out", default="benchmarks/results/mnist_seeds.json")
     ap.add_argument("--collect-only", action="store_true")
+    ap.add_argument("--dir", help="folder holding seed<S>/ runs (default: ROOT/bench-mnist[-baseline])")
+    ap.add_argument("--bench", default="benchmarks/results/bench_mnist_cpu.json",
+                    help="`infogan bench --json` output: ms/step of this trainer and of the eager reference")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args()
-    root = Path(a.root) / ("bench-mnist" + ("-baseline" if a.baseline else ""))
+    root = Path(a.dir) if a.dir else Path(a.root) / ("bench-mnist" + ("-baseline" if a.baseline else ""))
     runs = {s: root / f"seed{s}" for s in a.seeds}
     walls: dict[int, float] = {}
     if not a.collect_only:
@@ -74,6 +99,25 @@ def main() -> int:
         "final_accuracy_std": statistics.pstdev(finals) if len(finals) > 1 else None,
         "runs": results,
     }
+    # The reference loop's time for the same schedule: steps x its ms/step from the bench (quiet machine).
+    bench = Path(a.bench)
+    if bench.is_file():
+        b = json.loads(bench.read_text())
+        ms = {"trainer": b.get("ms_per_step"), "reference": b.get("reference_ms_per_step")}
+        summary["bench_ms_per_step"] = ms
+        for r in results:
+            for th, hit in r["reached"].items():
+                if hit and all(ms.values()):
+                    hit["quiet_machine_s"] = {k: round(hit["step"] * v / 1000, 1) for k, v in ms.items()}
+        for th in THRESHOLDS:
+            hits = [r["reached"][f"{th:.2f}"] for r in results if r["reached"][f"{th:.2f}"]]
+            summary[f"median_to_{th:.2f}"] = (
+                {"seeds_reaching": len(hits), "of": len(results),
+                 "step": statistics.median(h["step"] for h in hits),
+                 "wall_s": statistics.median(h["wall_s"] for h in hits),
+                 **({"quiet_machine_s": {k: round(statistics.median(h["step"] for h in hits) * v / 1000, 1)
+                                         for k, v in ms.items()}} if all(ms.values()) else {})}
+                if len(hits) * 2 > len(results) else {"seeds_reaching": len(hits), "of": len(results)})
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(summary, indent=1) + "\n")
     for r in results:
