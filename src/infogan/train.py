@@ -30,11 +30,11 @@ import torch
 
 from . import checkpoint as ckpt
 from . import dist
+from .augment import random_affine
 from .config import Config, ConfigError, config_diff, load_toml, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents, Uniform
-from .augment import random_affine
 from .losses import d_loss, g_loss, mi_loss, real_balance, real_mi
 from .nets import build, build_classifier
 from .tb import ScalarWriter
