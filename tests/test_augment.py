@@ -84,3 +84,15 @@ def test_mi_warmup_schedule():
     assert got == [0.0, 0.0, 0.5, 1.0, 1.0]
     tr.cfg = tiny_config(steps=2)  # no warm-up: always the full term
     assert tr.mi_factor() == 1.0
+
+
+def test_real_mi_is_log_k_for_balanced_confident_q_and_zero_for_uniform_q():
+    from infogan.losses import real_mi
+
+    spec = LatentSpec.parse("cat4,noise2")
+    _, parts = real_mi(spec, 30 * torch.eye(4).repeat(8, 1))
+    assert float(parts["c1"]) == pytest.approx(math.log(4), abs=1e-4)
+    _, parts = real_mi(spec, torch.zeros(32, 4))
+    assert float(parts["c1"]) == pytest.approx(0.0, abs=1e-6)
+    _, parts = real_mi(spec, 30 * torch.eye(4)[[0] * 32])  # confident but all in one category
+    assert float(parts["c1"]) == pytest.approx(0.0, abs=1e-4)

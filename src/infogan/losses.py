@@ -61,6 +61,33 @@ def mi_loss(
     return loss, parts
 
 
+def _over_categorical(spec: LatentSpec, q_params: torch.Tensor, stat) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(Σ_i λ_i · stat_i, {code name: stat_i}) over the categorical codes, where stat_i =
+    ``stat(log Q(c_i|x) of shape (B, k), k)`` on one batch of images."""
+    total = q_params.new_zeros((), dtype=torch.float)
+    parts: dict[str, torch.Tensor] = {}
+    for code, sl in zip(spec.codes, spec.q_slices()):
+        if code.continuous:
+            continue
+        value = stat(torch.log_softmax(q_params[:, sl].float(), 1), code.k)
+        total = total + code.lam * value
+        parts[code.name] = value.detach()
+    return total, parts
+
+
+def _information(logp: torch.Tensor, k: int) -> torch.Tensor:
+    p = logp.exp()
+    marg = p.mean(0)
+    h_marg = -(marg * torch.log(marg.clamp_min(1e-12))).sum()
+    h_cond = -(p * logp).sum(1).mean()
+    return h_marg - h_cond
+
+
+def _kl_uniform_to_marginal(logp: torch.Tensor, k: int) -> torch.Tensor:
+    log_marg = torch.logsumexp(logp, 0) - math.log(logp.shape[0])  # log E_x[Q(c|x)]
+    return -math.log(k) - log_marg.mean()  # Σ_c (1/k) (log(1/k) - log marg_c)
+
+
 def real_mi(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Q's mutual information with *real* images for each categorical code, on one batch:
     I(c; x) = H(E_x[Q(c|x)]) - E_x[H(Q(c|x))] (as in IMSAT, Hu et al. 2017). It needs no labels;
@@ -68,20 +95,7 @@ def real_mi(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dic
 
     Returns (Σ_i λ_i · I_i, {code name: I_i in nats}); maximise the first.
     """
-    total = q_params.new_zeros((), dtype=torch.float)
-    parts: dict[str, torch.Tensor] = {}
-    for code, sl in zip(spec.codes, spec.q_slices()):
-        if code.continuous:
-            continue
-        logp = torch.log_softmax(q_params[:, sl].float(), 1)  # (B, k)
-        p = logp.exp()
-        marg = p.mean(0)
-        h_marg = -(marg * torch.log(marg.clamp_min(1e-12))).sum()
-        h_cond = -(p * logp).sum(1).mean()
-        mi = h_marg - h_cond
-        total = total + code.lam * mi
-        parts[code.name] = mi.detach()
-    return total, parts
+    return _over_categorical(spec, q_params, _information)
 
 
 def real_balance(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -91,14 +105,4 @@ def real_balance(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor
     If G matches the data, E_{x~data}[Q(c|x)] = E_{x~G}[Q(c|x)] ~= P(c) = uniform, so this is a
     consistency condition of the model itself. Returns (Σ_i λ_i · KL_i, {code name: KL_i}); minimise.
     """
-    total = q_params.new_zeros((), dtype=torch.float)
-    parts: dict[str, torch.Tensor] = {}
-    for code, sl in zip(spec.codes, spec.q_slices()):
-        if code.continuous:
-            continue
-        logp = torch.log_softmax(q_params[:, sl].float(), 1)  # (B, k)
-        log_marg = torch.logsumexp(logp, 0) - math.log(logp.shape[0])  # log E_x[Q(c|x)]
-        kl = -math.log(code.k) - log_marg.mean()  # Σ_c (1/k) (log(1/k) - log marg_c)
-        total = total + code.lam * kl
-        parts[code.name] = kl.detach()
-    return total, parts
+    return _over_categorical(spec, q_params, _kl_uniform_to_marginal)
