@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .latent import Latents, LatentSpec
 
-__all__ = ["d_loss", "g_loss", "mi_loss", "real_mi", "real_balance"]
+__all__ = ["d_loss", "g_loss", "mi_loss", "real_balance", "real_mi"]
 
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
