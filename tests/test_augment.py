@@ -7,7 +7,7 @@ from helpers import synthetic_store, tiny_config
 
 from infogan.augment import affine, random_affine
 from infogan.latent import LatentSpec
-from infogan.losses import mi_loss, real_balance
+from infogan.losses import mi_loss, paired_mi, real_balance
 from infogan.train import Trainer
 
 
@@ -64,12 +64,38 @@ def test_real_balance_is_zero_when_balanced_and_grows_with_imbalance():
     assert k_lop > math.log(4)  # the empty categories dominate
 
 
+def test_paired_mi_known_answers():
+    spec = LatentSpec.parse("cat10,unif2,noise4")
+    lab = torch.arange(1000) % 10
+    q = torch.zeros(1000, spec.q_dim)
+    q[:, :10] = 40 * torch.nn.functional.one_hot(lab, 10)  # confident, balanced
+    _, parts = paired_mi(spec, q, q)
+    assert float(parts["c1"]) == pytest.approx(math.log(10), abs=1e-4)  # agreeing views: ln k
+    g = torch.Generator().manual_seed(0)
+    shuffled = q[torch.randperm(1000, generator=g)]
+    assert float(paired_mi(spec, q, shuffled)[0]) < 0.05  # views that disagree: ~0
+    flat = torch.zeros(1000, spec.q_dim)
+    assert float(paired_mi(spec, flat, flat)[0]) == pytest.approx(0.0, abs=1e-4)  # Q ignores the image
+    one = torch.zeros(1000, spec.q_dim)
+    one[:, 0] = 40  # confident and consistent, but one category for everything
+    assert float(paired_mi(spec, one, one)[0]) == pytest.approx(0.0, abs=1e-4)
+    # symmetric in the two views, and the continuous head plays no part
+    noisy = q + torch.randn(1000, spec.q_dim, generator=g) * 5
+    assert float(paired_mi(spec, q, noisy)[0]) == pytest.approx(float(paired_mi(spec, noisy, q)[0]), abs=1e-5)
+    cont = q.clone()
+    cont[:, 10:] = torch.randn(1000, spec.q_dim - 10, generator=g)
+    assert float(paired_mi(spec, cont, q)[0]) == pytest.approx(math.log(10), abs=1e-4)
+
+
 def test_training_with_invariance_and_balance_trains_q_on_warped_fakes(tmp_path):
     cfg = tiny_config(steps=2)
-    cfg = replace(cfg, train=replace(cfg.train, cat_invariance=1.0, real_balance_weight=0.5))
+    cfg = replace(cfg, train=replace(cfg.train, cat_invariance=1.0, real_balance_weight=0.5, real_consistency=1.0))
     tr = Trainer(cfg, tmp_path / "run", synthetic_store(128), progress=False)
+    q_head = [p for n, p in tr.D.named_parameters() if p.requires_grad][-1].detach().clone()
     out = tr.step()
     assert any(k.startswith("warped/") for k in out) and any(k.startswith("balance/") for k in out)
+    assert 0.0 <= float(out["consistency/c1"]) <= math.log(10) + 1e-5
+    assert not torch.equal(q_head, [p for n, p in tr.D.named_parameters() if p.requires_grad][-1])
     assert all(torch.isfinite(v).all() for v in out.values())
 
 

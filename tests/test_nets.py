@@ -89,6 +89,27 @@ def test_d_without_batchnorm_keeps_q_head_norm():
     assert any(isinstance(m, nn.BatchNorm2d) for m in d_bn.trunk.modules())
 
 
+def test_g_batchnorm_adds_a_norm_after_every_hidden_upconv():
+    import torch
+    from torch import nn
+
+    from infogan.latent import LatentSpec
+    from infogan.nets import build
+
+    spec = LatentSpec.parse("10xcat10,noise128")
+    g_paper, _ = build("svhn_celeba", spec, (3, 32, 32))
+    g_bn, _ = build("svhn_celeba", spec, (3, 32, 32), g_batchnorm=True)
+    count = lambda g: sum(isinstance(m, nn.BatchNorm2d) for m in g.modules())  # noqa: E731
+    assert count(g_paper) == 1 and count(g_bn) == 3  # the 256 upconv had one; 128 and 64 get one
+    last = [m for m in g_bn.modules() if isinstance(m, nn.ConvTranspose2d)][-1]
+    assert last.out_channels == 3  # the output layer stays without a norm
+    z = torch.randn(8, spec.input_dim)
+    out = g_bn(z)
+    assert out.shape == (8, 3, 32, 32) and out.std(0).mean() > 0.01
+    g_mnist, _ = build("mnist", LatentSpec.parse("cat10,unif2,noise62"), (1, 28, 28), g_batchnorm=True)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in g_mnist.modules()) == 1  # Table 1 already has them
+
+
 def test_generators_depend_on_their_input_at_init():
     """A generator that starts almost constant (N(0, 0.02) weights in layers with no batch norm
     after them) stayed collapsed on CelebA; every architecture must start with varied samples."""

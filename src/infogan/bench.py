@@ -39,7 +39,8 @@ class ReferenceLoop:
     def __init__(self, cfg: Config, store: ImageStore, device: torch.device) -> None:
         torch.manual_seed(cfg.train.seed)
         self.spec = cfg.latent
-        self.G, self.D = build(cfg.model.arch, self.spec, store.image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm)
+        self.G, self.D = build(cfg.model.arch, self.spec, store.image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm,
+            g_batchnorm=cfg.model.g_batchnorm)
         self.G.to(device)
         self.D.to(device)
         self.device = device

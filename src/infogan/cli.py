@@ -94,7 +94,8 @@ def load_model(run_dir: str | Path, device: str = "cpu"):
     cfg, state, path = load_run(run_dir)
     device = resolve_device(device)
     image_shape = _image_shape(cfg, state)
-    G, D = build(cfg.model.arch, cfg.latent, image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm)
+    G, D = build(cfg.model.arch, cfg.latent, image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm,
+        g_batchnorm=cfg.model.g_batchnorm)
     try:
         G.load_state_dict(state["G"])
         # For inference D carries BN statistics of real images (see infogan.evaluate).
@@ -391,7 +392,8 @@ def cmd_presets(args) -> int:
     for name, make in PRESETS.items():
         cfg = make()
         shape = PRESET_SHAPES[name]
-        G, D = build(cfg.model.arch, cfg.latent, shape, cfg.model.q_hidden, cfg.model.d_batchnorm)
+        G, D = build(cfg.model.arch, cfg.latent, shape, cfg.model.q_hidden, cfg.model.d_batchnorm,
+            g_batchnorm=cfg.model.g_batchnorm)
         print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<34}{cfg.latent.input_dim:>8}"
               f"{count_params(G):>12,}{count_params(D):>12,}")
     return 0

@@ -26,6 +26,7 @@ class ModelConfig:
     arch: str = "mnist"  # architecture name in infogan.nets.ARCHITECTURES
     q_hidden: int = 128  # Q head hidden width (authors' code: FC 128 + BN + lReLU)
     d_batchnorm: bool = True  # batch norm in D's trunk (the paper's tables); false removes it
+    g_batchnorm: bool = False  # true: batch norm after every hidden G layer (SVHN/CelebA G lacks two)
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,10 @@ class TrainConfig:
     real_balance_weight: float = 0.0  # beyond the paper: keep Q's category marginal on real images uniform
     mi_warmup: int = 0  # beyond the paper: G gets no MI gradient for mi_warmup/2 steps, then a linear ramp to full at mi_warmup
     cat_invariance: float = 0.0  # beyond the paper: weight of L_I(categorical) on randomly warped fakes
-    aug_rotate: float = 15.0  # cat_invariance warp: max rotation in degrees
-    aug_scale: float = 0.1  # cat_invariance warp: max relative zoom
-    aug_shift: float = 0.1  # cat_invariance warp: max shift, fraction of the image side
+    real_consistency: float = 0.0  # beyond the paper: weight of Q's category agreement between real images and warped copies (IIC)
+    aug_rotate: float = 15.0  # cat_invariance / real_consistency warp: max rotation in degrees
+    aug_scale: float = 0.1  # the warps: max relative zoom
+    aug_shift: float = 0.1  # the warps: max shift, fraction of the image side
     cr_weight: float = 0.0  # InfoGAN-CR contrastive regularizer weight α (Lin et al. 2020); 0 = off
     cr_gap: float = 0.0  # InfoGAN-CR: non-shared continuous codes of a pair differ by >= gap·(hi-lo)/2
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -238,6 +240,8 @@ def validate(cfg: Config) -> None:
         (0 <= t.aug_rotate <= 180, f"train.aug_rotate must be in [0, 180] degrees, got {t.aug_rotate}"),
         (0 <= t.aug_scale < 1, f"train.aug_scale must be in [0, 1), got {t.aug_scale}"),
         (0 <= t.aug_shift <= 0.5, f"train.aug_shift must be in [0, 0.5], got {t.aug_shift}"),
+        (t.real_consistency >= 0 and math.isfinite(t.real_consistency),
+         f"train.real_consistency must be >= 0, got {t.real_consistency}"),
         (t.real_balance_weight >= 0 and math.isfinite(t.real_balance_weight),
          f"train.real_balance_weight must be >= 0, got {t.real_balance_weight}"),
         (t.cr_weight >= 0 and math.isfinite(t.cr_weight), f"train.cr_weight must be >= 0, got {t.cr_weight}"),

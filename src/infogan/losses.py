@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .latent import Latents, LatentSpec
 
-__all__ = ["d_loss", "g_loss", "mi_loss", "real_balance", "real_mi"]
+__all__ = ["d_loss", "g_loss", "mi_loss", "paired_mi", "real_balance", "real_mi"]
 
 
 def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -106,3 +106,30 @@ def real_balance(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor
     consistency condition of the model itself. Returns (Σ_i λ_i · KL_i, {code name: KL_i}); minimise.
     """
     return _over_categorical(spec, q_params, _kl_uniform_to_marginal)
+
+
+def paired_mi(
+    spec: LatentSpec, q_a: torch.Tensor, q_b: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Mutual information between Q's categories for two views of the same images (row i of
+    ``q_a`` and ``q_b`` are Q's outputs for image i and a warped copy of it), per categorical code:
+    I(c; c') of the symmetrised joint P = (1/B) Σ_i Q(c|x_i) Q(c'|x'_i)^T, as in IIC (Ji et al.,
+    ICCV 2019). It needs no labels and is at most ln k, reached when Q is confident, the same
+    for both views and uses every category equally; it is 0 when Q ignores the image.
+
+    Returns (Σ_i λ_i · I_i, {code name: I_i in nats}); maximise the first.
+    """
+    total = q_a.new_zeros((), dtype=torch.float)
+    parts: dict[str, torch.Tensor] = {}
+    for code, sl in zip(spec.codes, spec.q_slices()):
+        if code.continuous:
+            continue
+        pa = torch.softmax(q_a[:, sl].float(), 1)
+        pb = torch.softmax(q_b[:, sl].float(), 1)
+        joint = pa.t() @ pb / pa.shape[0]  # (k, k)
+        joint = ((joint + joint.t()) / 2).clamp_min(1e-12)
+        marg = joint.sum(1)
+        value = (joint * (joint.log() - marg.log()[:, None] - marg.log()[None, :])).sum()
+        total = total + code.lam * value
+        parts[code.name] = value.detach()
+    return total, parts

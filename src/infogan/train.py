@@ -35,7 +35,7 @@ from .config import Config, ConfigError, config_diff, load_toml, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents, Uniform
-from .losses import d_loss, g_loss, mi_loss, real_balance, real_mi
+from .losses import d_loss, g_loss, mi_loss, paired_mi, real_balance, real_mi
 from .nets import build, build_classifier
 from .tb import ScalarWriter
 
@@ -90,7 +90,8 @@ class Trainer:
         self.spec = cfg.latent
         torch.manual_seed(t.seed)  # weight init
         try:
-            self.G, self.D = build(cfg.model.arch, self.spec, train_data.image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm)
+            self.G, self.D = build(cfg.model.arch, self.spec, train_data.image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm,
+                g_batchnorm=cfg.model.g_batchnorm)
         except ValueError as e:  # the architecture cannot take these images
             raise ConfigError(f"model.arch={cfg.model.arch!r} with {train_data.name or 'the data'}: {e}") from None
         self.G.to(self.device)
@@ -218,6 +219,13 @@ class Trainer:
             mi = mi + t.cat_invariance * inv
             loss_d = loss_d + t.cat_invariance * inv
             parts = {**parts, **{f"warped/{k}": v for k, v in iparts.items()}}
+        if t.real_consistency > 0 and self.spec.categorical:  # beyond the paper: IIC on real images
+            warped_real = random_affine(real, self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
+            with self.autocast():
+                _, q_real_warp = self.D_run(warped_real)
+            cons, cparts = paired_mi(self.spec, q_real, q_real_warp)
+            loss_d = loss_d - t.real_consistency * cons
+            parts = {**parts, **{f"consistency/{k}": v for k, v in cparts.items()}}
         loss_g = g_loss(d_fake) + (0.0 if t.baseline else self.mi_factor() * mi)
         # 4. gradients from the one forward: G's through the image, D/Q's from L_D
         grad_fake = torch.autograd.grad(loss_g, fake, retain_graph=True)[0]

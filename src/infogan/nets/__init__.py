@@ -22,18 +22,22 @@ __all__ = ["ARCHITECTURES", "Discriminator", "Generator", "build", "build_classi
 
 
 def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 128,
-          d_batchnorm: bool = True) -> tuple[Generator, Discriminator]:
+          d_batchnorm: bool = True, g_batchnorm: bool = False) -> tuple[Generator, Discriminator]:
     """Build (G, D) for ``arch`` with sizes taken from the latent ``spec``; DCGAN-initialised.
 
     ``d_batchnorm=False`` replaces the batch norms of D's trunk by identities (the Q head keeps
     its own): D sees all-real and all-fake batches separately, and per-batch normalisation can
     hide what tells them apart (a collapsed fake batch has no variance left to judge).
+    ``g_batchnorm=True`` puts a batch norm after every hidden layer of G that has none (the SVHN/
+    CelebA generator has none after its 128- and 64-channel upconvs in the published table).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; available: {', '.join(sorted(ARCHITECTURES))}")
     g, d = ARCHITECTURES[arch](spec.input_dim, spec.q_dim, tuple(image_shape), q_hidden)
     if not d_batchnorm:
         _strip_batchnorm(d.trunk)
+    if g_batchnorm:
+        _add_batchnorm(g.net)
     init_weights(g)
     init_weights(d)
     return g, d
@@ -45,6 +49,18 @@ def _strip_batchnorm(module: nn.Module) -> None:
             setattr(module, name, nn.Identity())
         else:
             _strip_batchnorm(child)
+
+
+def _add_batchnorm(module: nn.Module) -> None:
+    """Insert BN between every hidden (conv/linear, ReLU) pair of G that lacks one."""
+    for name, child in module.named_children():
+        kids = list(child.children())
+        if (isinstance(child, nn.Sequential) and len(kids) == 2 and isinstance(kids[1], nn.ReLU)
+                and isinstance(kids[0], (nn.ConvTranspose2d, nn.Conv2d, nn.Linear))):
+            layer = kids[0]
+            layer.variance_preserving = False  # BN follows now: DCGAN init as for the other layers
+            bn = nn.BatchNorm1d(layer.out_features) if isinstance(layer, nn.Linear) else nn.BatchNorm2d(layer.out_channels)
+            setattr(module, name, nn.Sequential(layer, bn, kids[1]))
 
 
 def build_classifier(arch: str, image_shape: tuple[int, int, int], n_out: int, q_hidden: int = 128) -> Discriminator:
