@@ -24,10 +24,11 @@ def _same(a, b):
 
 
 def test_mi_gradient_reaches_trunk_and_generator(tmp_path):
-    off = _grads(tiny_config(latent="cat10@0,unif2@0,noise62"), tmp_path / "a")
-    on = _grads(tiny_config(), tmp_path / "b")
-    base = _grads(tiny_config(baseline=True), tmp_path / "c")
-    head_only = _grads(tiny_config(mi_to_trunk=False), tmp_path / "d")
+    # the MI term alone: the preset's real-image consistency term (which also trains the trunk) off
+    off = _grads(tiny_config(latent="cat10@0,unif2@0,noise62", real_consistency=0.0), tmp_path / "a")
+    on = _grads(tiny_config(real_consistency=0.0), tmp_path / "b")
+    base = _grads(tiny_config(baseline=True, real_consistency=0.0), tmp_path / "c")
+    head_only = _grads(tiny_config(mi_to_trunk=False, real_consistency=0.0), tmp_path / "d")
     # InfoGAN: the MI term changes G's and the shared trunk's gradients.
     assert not _same(on[0], off[0]), "MI gradient does not reach G"
     assert not _same(on[1], off[1]), "MI gradient does not reach D's shared trunk"
@@ -38,6 +39,14 @@ def test_mi_gradient_reaches_trunk_and_generator(tmp_path):
     # mi_to_trunk=false: the trunk's gradient is the plain GAN's, the Q head still learns.
     assert _same(head_only[1], off[1])
     assert _same(head_only[2], on[2])
+
+
+def test_real_consistency_trains_d_and_q_but_not_g(tmp_path):
+    """The IIC term on real images (the MNIST preset's default) is part of L_D only."""
+    plain = _grads(tiny_config(real_consistency=0.0), tmp_path / "a")
+    iic = _grads(tiny_config(real_consistency=1.0), tmp_path / "b")
+    assert _same(iic[0], plain[0]), "the real-image consistency term must not reach G"
+    assert not _same(iic[1], plain[1]) and not _same(iic[2], plain[2])
 
 
 def test_tiny_training_raises_mi_and_writes_run_dir(tmp_path, mnist_dir):
