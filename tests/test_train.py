@@ -198,3 +198,16 @@ def test_bf16_autocast_step_runs_and_keeps_float32_weights(tmp_path):
     assert all(torch.isfinite(v) for v in out.values())
     assert all(p.dtype == torch.float32 for p in tr.G.parameters())
     assert tr.amp and not Trainer(tiny_config(), tmp_path / "b", synthetic_store(64), progress=False).amp  # auto: off on CPU
+
+
+def test_joint_bn_runs_d_once_on_real_and_fake_together(tmp_path):
+    """train.joint_bn: one D/Q forward on the 2B real+fake images (shared batch statistics)."""
+    for joint, expected in ((True, [32]), (False, [16, 16])):
+        cfg = tiny_config(joint_bn=joint, real_consistency=0.0)
+        tr = Trainer(cfg, tmp_path / f"run{joint}", synthetic_store(), progress=False)
+        sizes = []
+        hook = tr.D.register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0]))
+        out = tr.step()
+        hook.remove()
+        assert sizes == expected
+        assert all(torch.isfinite(v).all() for v in out.values())

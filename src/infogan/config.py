@@ -54,6 +54,7 @@ class TrainConfig:
     batch_size: int = 128
     seed: int = 0
     baseline: bool = False  # regular GAN with a Q head: Q learns L_I, G gets no MI gradient (Fig. 1)
+    joint_bn: bool = False  # D/Q see real and fake images in one batch (shared BN statistics), not one batch each
     mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
     fixed_std: bool = True  # continuous codes: std = 1 (authors' code) instead of Q's exp(log-std); see README
     real_mi_weight: float = 0.0  # beyond the paper: also maximise Q's I(c; x) on *real* images (see README)

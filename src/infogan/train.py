@@ -198,8 +198,12 @@ class Trainer:
         # 2. one G forward, one D/Q forward per batch half
         with self.autocast():
             fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
-            d_real, q_real = self.D_run(real)
-            d_fake, q = self.D_run(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
+            if t.joint_bn:  # real and fake halves in one forward: shared batch-norm statistics
+                d_both, q_both = self.D_run(torch.cat([real, fake]), detach_q=not t.mi_to_trunk)
+                (d_real, d_fake), (q_real, q) = d_both.split(B), q_both.split(B)
+            else:
+                d_real, q_real = self.D_run(real)
+                d_fake, q = self.D_run(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
         # 3. losses (eq. 6): the MI term enters both players' losses
         mi, parts = mi_loss(self.spec, q, lat, t.fixed_std)
         loss_d = d_loss(d_real, d_fake) + mi
