@@ -17,7 +17,6 @@ import statistics
 import sys
 from pathlib import Path
 
-
 THRESHOLDS = (0.70, 0.80, 0.90, 0.95)
 
 

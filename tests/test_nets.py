@@ -99,7 +99,9 @@ def test_g_batchnorm_adds_a_norm_after_every_hidden_upconv():
     spec = LatentSpec.parse("10xcat10,noise128")
     g_paper, _ = build("svhn_celeba", spec, (3, 32, 32))
     g_bn, _ = build("svhn_celeba", spec, (3, 32, 32), g_batchnorm=True)
-    count = lambda g: sum(isinstance(m, nn.BatchNorm2d) for m in g.modules())  # noqa: E731
+    def count(g):
+        return sum(isinstance(m, nn.BatchNorm2d) for m in g.modules())
+
     assert count(g_paper) == 1 and count(g_bn) == 3  # the 256 upconv had one; 128 and 64 get one
     last = [m for m in g_bn.modules() if isinstance(m, nn.ConvTranspose2d)][-1]
     assert last.out_channels == 3  # the output layer stays without a norm

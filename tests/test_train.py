@@ -205,8 +205,12 @@ def test_joint_bn_runs_d_once_on_real_and_fake_together(tmp_path):
     for joint, expected in ((True, [32]), (False, [16, 16])):
         cfg = tiny_config(joint_bn=joint, real_consistency=0.0)
         tr = Trainer(cfg, tmp_path / f"run{joint}", synthetic_store(), progress=False)
-        sizes = []
-        hook = tr.D.register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0]))
+        sizes: list[int] = []
+
+        def record(module, args, out, sizes=sizes):
+            sizes.append(args[0].shape[0])
+
+        hook = tr.D.register_forward_hook(record)
         out = tr.step()
         hook.remove()
         assert sizes == expected
