@@ -99,6 +99,7 @@ def test_g_batchnorm_adds_a_norm_after_every_hidden_upconv():
     spec = LatentSpec.parse("10xcat10,noise128")
     g_paper, _ = build("svhn_celeba", spec, (3, 32, 32))
     g_bn, _ = build("svhn_celeba", spec, (3, 32, 32), g_batchnorm=True)
+
     def count(g):
         return sum(isinstance(m, nn.BatchNorm2d) for m in g.modules())
 

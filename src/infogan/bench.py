@@ -24,7 +24,7 @@ from .config import Config
 from .data.store import ImageStore, to_float
 from .latent import LatentSpec
 from .losses import d_loss, g_loss, mi_loss
-from .nets import build
+from .nets import build_for
 
 
 def synthetic_store(shape: tuple[int, int, int], n: int = 4096, seed: int = 0) -> ImageStore:
@@ -39,8 +39,7 @@ class ReferenceLoop:
     def __init__(self, cfg: Config, store: ImageStore, device: torch.device) -> None:
         torch.manual_seed(cfg.train.seed)
         self.spec = cfg.latent
-        self.G, self.D = build(cfg.model.arch, self.spec, store.image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm,
-            g_batchnorm=cfg.model.g_batchnorm)
+        self.G, self.D = build_for(cfg.model, self.spec, store.image_shape)
         self.G.to(device)
         self.D.to(device)
         self.device = device

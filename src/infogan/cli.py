@@ -88,14 +88,13 @@ def _celeba_has_index(data_dir: str) -> bool:
 def load_model(run_dir: str | Path, device: str = "cpu"):
     """(config, G, D, checkpoint path) of a run, models rebuilt from the saved config, eval mode."""
     from .checkpoint import CheckpointError
-    from .nets import build
+    from .nets import build_for
     from .train import load_run, resolve_device
 
     cfg, state, path = load_run(run_dir)
     device = resolve_device(device)
     image_shape = _image_shape(cfg, state)
-    G, D = build(cfg.model.arch, cfg.latent, image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm,
-        g_batchnorm=cfg.model.g_batchnorm)
+    G, D = build_for(cfg.model, cfg.latent, image_shape)
     try:
         G.load_state_dict(state["G"])
         # For inference D carries BN statistics of real images (see infogan.evaluate).
@@ -386,14 +385,13 @@ def cmd_report(args) -> int:
 
 def cmd_presets(args) -> int:
     from .config import PRESET_SHAPES, PRESETS
-    from .nets import build, count_params
+    from .nets import build_for, count_params
 
     print(f"{'preset':<16}{'data':<16}{'latent':<34}{'G input':>8}{'G params':>12}{'D+Q params':>12}")
     for name, make in PRESETS.items():
         cfg = make()
         shape = PRESET_SHAPES[name]
-        G, D = build(cfg.model.arch, cfg.latent, shape, cfg.model.q_hidden, cfg.model.d_batchnorm,
-            g_batchnorm=cfg.model.g_batchnorm)
+        G, D = build_for(cfg.model, cfg.latent, shape)
         print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<34}{cfg.latent.input_dim:>8}"
               f"{count_params(G):>12,}{count_params(D):>12,}")
     return 0

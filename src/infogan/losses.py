@@ -61,15 +61,15 @@ def mi_loss(
     return loss, parts
 
 
-def _over_categorical(spec: LatentSpec, q_params: torch.Tensor, stat) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _over_categorical(spec: LatentSpec, stat, *q_params: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(Σ_i λ_i · stat_i, {code name: stat_i}) over the categorical codes, where stat_i =
-    ``stat(log Q(c_i|x) of shape (B, k), k)`` on one batch of images."""
-    total = q_params.new_zeros((), dtype=torch.float)
+    ``stat(*log Q(c_i|x), k)``, one (B, k) log-probability tensor per batch in ``q_params``."""
+    total = q_params[0].new_zeros((), dtype=torch.float)
     parts: dict[str, torch.Tensor] = {}
     for code, sl in zip(spec.codes, spec.q_slices()):
         if code.continuous:
             continue
-        value = stat(torch.log_softmax(q_params[:, sl].float(), 1), code.k)
+        value = stat(*(torch.log_softmax(q[:, sl].float(), 1) for q in q_params), code.k)
         total = total + code.lam * value
         parts[code.name] = value.detach()
     return total, parts
@@ -88,6 +88,13 @@ def _kl_uniform_to_marginal(logp: torch.Tensor, k: int) -> torch.Tensor:
     return -math.log(k) - log_marg.mean()  # Σ_c (1/k) (log(1/k) - log marg_c)
 
 
+def _paired_information(logp_a: torch.Tensor, logp_b: torch.Tensor, k: int) -> torch.Tensor:
+    joint = logp_a.exp().t() @ logp_b.exp() / logp_a.shape[0]  # (k, k)
+    joint = ((joint + joint.t()) / 2).clamp_min(1e-12)
+    log_marg = joint.sum(1).log()
+    return (joint * (joint.log() - log_marg[:, None] - log_marg[None, :])).sum()
+
+
 def real_mi(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Q's mutual information with *real* images for each categorical code, on one batch:
     I(c; x) = H(E_x[Q(c|x)]) - E_x[H(Q(c|x))] (as in IMSAT, Hu et al. 2017). It needs no labels;
@@ -95,7 +102,7 @@ def real_mi(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dic
 
     Returns (Σ_i λ_i · I_i, {code name: I_i in nats}); maximise the first.
     """
-    return _over_categorical(spec, q_params, _information)
+    return _over_categorical(spec, _information, q_params)
 
 
 def real_balance(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -105,7 +112,7 @@ def real_balance(spec: LatentSpec, q_params: torch.Tensor) -> tuple[torch.Tensor
     If G matches the data, E_{x~data}[Q(c|x)] = E_{x~G}[Q(c|x)] ~= P(c) = uniform, so this is a
     consistency condition of the model itself. Returns (Σ_i λ_i · KL_i, {code name: KL_i}); minimise.
     """
-    return _over_categorical(spec, q_params, _kl_uniform_to_marginal)
+    return _over_categorical(spec, _kl_uniform_to_marginal, q_params)
 
 
 def paired_mi(
@@ -119,17 +126,4 @@ def paired_mi(
 
     Returns (Σ_i λ_i · I_i, {code name: I_i in nats}); maximise the first.
     """
-    total = q_a.new_zeros((), dtype=torch.float)
-    parts: dict[str, torch.Tensor] = {}
-    for code, sl in zip(spec.codes, spec.q_slices()):
-        if code.continuous:
-            continue
-        pa = torch.softmax(q_a[:, sl].float(), 1)
-        pb = torch.softmax(q_b[:, sl].float(), 1)
-        joint = pa.t() @ pb / pa.shape[0]  # (k, k)
-        joint = ((joint + joint.t()) / 2).clamp_min(1e-12)
-        marg = joint.sum(1)
-        value = (joint * (joint.log() - marg.log()[:, None] - marg.log()[None, :])).sum()
-        total = total + code.lam * value
-        parts[code.name] = value.detach()
-    return total, parts
+    return _over_categorical(spec, _paired_information, q_a, q_b)

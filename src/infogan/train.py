@@ -36,7 +36,7 @@ from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents, Uniform
 from .losses import d_loss, g_loss, mi_loss, paired_mi, real_balance, real_mi
-from .nets import build, build_classifier
+from .nets import build_classifier, build_for
 from .tb import ScalarWriter
 
 
@@ -90,8 +90,7 @@ class Trainer:
         self.spec = cfg.latent
         torch.manual_seed(t.seed)  # weight init
         try:
-            self.G, self.D = build(cfg.model.arch, self.spec, train_data.image_shape, cfg.model.q_hidden, cfg.model.d_batchnorm,
-                g_batchnorm=cfg.model.g_batchnorm)
+            self.G, self.D = build_for(cfg.model, self.spec, train_data.image_shape)
         except ValueError as e:  # the architecture cannot take these images
             raise ConfigError(f"model.arch={cfg.model.arch!r} with {train_data.name or 'the data'}: {e}") from None
         self.G.to(self.device)

@@ -18,7 +18,7 @@ ARCHITECTURES: dict[str, Callable] = {
     "generic": generic.build,  # DCGAN-style for image folders: 32/64/128, 1 or 3 channels
 }
 
-__all__ = ["ARCHITECTURES", "Discriminator", "Generator", "build", "build_classifier"]
+__all__ = ["ARCHITECTURES", "Discriminator", "Generator", "build", "build_classifier", "build_for"]
 
 
 def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 128,
@@ -41,6 +41,11 @@ def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 12
     init_weights(g)
     init_weights(d)
     return g, d
+
+
+def build_for(model, spec, image_shape: tuple[int, int, int]) -> tuple[Generator, Discriminator]:
+    """``build`` with the options of a ``config.ModelConfig``."""
+    return build(model.arch, spec, image_shape, model.q_hidden, model.d_batchnorm, model.g_batchnorm)
 
 
 def _strip_batchnorm(module: nn.Module) -> None:
