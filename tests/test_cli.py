@@ -26,6 +26,10 @@ def test_train_eval_sample_traverse_encode_resume(tmp_path, mnist_dir, capsys):
     assert set(res["mi_lower_bound"]) == {"c1", "c2", "c3"} and set(res["entropy"]) == {"c1", "c2", "c3"}
     assert 0 <= res["cluster_accuracy"]["c1"] <= 1
     assert (run / "eval.json").is_file()
+    conf = res["confusion"]["c1"]  # category × label counts over the 10k test images
+    assert len(conf["counts"]) == 10 and conf["labels"] == list(range(10))
+    assert sum(map(sum, conf["counts"])) == 10000
+    assert "Which labels each category holds" in (run / "report.md").read_text()
     assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 0
     assert main(["traverse", str(run), "--code", "c2", "--range", "-1", "1", "--out", str(tmp_path / "t.png")]) == 0
     assert (tmp_path / "s.png").stat().st_size > 0 and (tmp_path / "t.png").stat().st_size > 0

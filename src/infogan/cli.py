@@ -199,12 +199,15 @@ def cmd_eval(args) -> int:
     _, test = _load_data(cfg, need_train=False)
     res = {"step": step, "checkpoint": path.name,
            **evaluate(G, D, cfg.latent, G.output, test, args.samples or cfg.train.eval_samples, cfg.train.fixed_std,
-                      args.disent_samples)}
+                      args.disent_samples, confusion=True)}
     if cfg.data.name in ("mnist", "fashion-mnist", "svhn") and test is not None and not args.no_quality:
         res["sample_quality"] = _sample_quality(cfg, G, test, args.samples or cfg.train.eval_samples)
     from .checkpoint import atomic_write
 
     atomic_write(Path(args.run) / "eval.json", (json.dumps(res, indent=1) + "\n").encode())
+    from .report import write_report
+
+    write_report(args.run)  # adds the category × label tables from eval.json
     if args.json:
         print(json.dumps(res, indent=1))
     else:

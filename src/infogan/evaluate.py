@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from .data.store import ImageStore, to_float
 from .latent import LatentSpec
@@ -170,13 +171,14 @@ def disentanglement(D, spec: LatentSpec, output: str, data: ImageStore, n: int =
 def evaluate(
     G: torch.nn.Module, D: torch.nn.Module, spec: LatentSpec, output: str,
     test: ImageStore | None = None, n_samples: int = 10000, fixed_std: bool = False,
-    disent_samples: int = 0, disent_metrics=None, real: ImageStore | None = None,
+    disent_samples: int = 0, disent_metrics=None, real: ImageStore | None = None, confusion: bool = False,
 ) -> dict:
     """All metrics the data supports: ``mi_lower_bound`` and ``entropy`` per code (nats),
     ``mi_gap`` = H(c) - L_I for categorical codes, ``real_mi`` (label-free, on ``test``'s images),
     and ``cluster_accuracy``, ``nmi``, ``ari``, ``purity`` per categorical code when ``test`` has
     labels, and ``disentanglement`` scores when ``test`` has ground-truth factors and
-    ``disent_samples`` > 0.
+    ``disent_samples`` > 0. With ``confusion``, also ``confusion``: per categorical code the
+    (category × label) count table of the test images (see ``confusion_table``).
 
     ``D``'s BN statistics are recomputed on generated images for L_I and on ``real`` (for example
     the training images) for Q on real images; without ``real``, ``D`` is used for real images as
@@ -205,4 +207,27 @@ def evaluate(
     for k, v in list(out.items()):
         if isinstance(v, dict):
             out[k] = {n: (float(x) if math.isfinite(float(x)) else None) for n, x in v.items()}
+    if confusion and test is not None and test.labels is not None and spec.categorical:
+        out["confusion"] = {c.name: confusion_table(post[c.name].argmax(1), test.labels.numpy(), c.k)
+                            for c in spec.categorical}
     return out
+
+
+def confusion_table(pred: np.ndarray, labels: np.ndarray, k: int) -> dict:
+    """Which labels each category holds: ``counts[i][j]`` = images in category i with label
+    ``labels[j]`` (all ``k`` categories, empty ones included), and ``match`` = the label the
+    Hungarian matching gives category i (None when it gets none). Shows at a glance which
+    categories merge two classes and which class is split (labels are never used in training)."""
+    pred, labels = np.asarray(pred).ravel(), np.asarray(labels).ravel()
+    if pred.shape != labels.shape:
+        raise ValueError(f"pred and labels differ in length: {pred.shape} vs {labels.shape}")
+    if pred.size and (pred.min() < 0 or pred.max() >= k):
+        raise ValueError(f"categories must lie in 0..{k - 1}, got {pred.min()}..{pred.max()}")
+    classes = np.unique(labels)
+    table = np.zeros((k, len(classes)), dtype=np.int64)
+    np.add.at(table, (pred.astype(np.int64), np.searchsorted(classes, labels)), 1)
+    rows, cols = linear_sum_assignment(-table)
+    match: list = [None] * k
+    for r, c in zip(rows, cols):
+        match[r] = classes[c].item()
+    return {"labels": [x.item() for x in classes], "counts": table.tolist(), "match": match}

@@ -96,6 +96,7 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
         series = {n: ([e["step"] for e in evals], [100 * e["eval"]["cluster_accuracy"][n] for e in evals]) for n in acc_names}
         path = plot_curves(series, figs / "accuracy.png", "Unsupervised test accuracy", "accuracy (%)")
         lines += ["## Accuracy during training", "", f"![accuracy]({path.relative_to(run_dir)})", ""]
+    lines += _confusion_section(run_dir)
     trav = [(n, run_dir / "traversals" / f"{n}.png") for n in names]
     trav = [(n, p) for n, p in trav if p.is_file()]
     if trav:
@@ -112,6 +113,30 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
     tmp.write_text("\n".join(lines))
     tmp.replace(out)
     return out
+
+
+def _confusion_section(run_dir: Path) -> list[str]:
+    """Category × label tables from ``eval.json`` (written by ``infogan eval``), if present."""
+    try:
+        ev = json.loads((run_dir / "eval.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+    conf = ev.get("confusion") if isinstance(ev, dict) else None
+    if not isinstance(conf, dict) or not conf:
+        return []
+    lines = [f"## Which labels each category holds (test images, `infogan eval` at step {ev.get('step', '?')})", "",
+             "Rows: the code's categories; columns: the data set's labels (used only here); the last column is "
+             "the label the Hungarian matching gives the category. A row split over two labels is a merge; a "
+             "label spread over two rows is a split.", ""]
+    for name, t in conf.items():
+        labels, counts, match = t.get("labels", []), t.get("counts", []), t.get("match", [])
+        lines += [f"### {name}", "", "| category | " + " | ".join(str(x) for x in labels) + " | matched |",
+                  "|---" * (len(labels) + 2) + "|"]
+        for i, row in enumerate(counts):
+            m = match[i] if i < len(match) and match[i] is not None else "–"
+            lines.append(f"| {i} | " + " | ".join(str(x) for x in row) + f" | {m} |")
+        lines.append("")
+    return lines
 
 
 def _f(x) -> str:
