@@ -125,9 +125,9 @@ def _confusion_section(run_dir: Path) -> list[str]:
     if not isinstance(conf, dict) or not conf:
         return []
     lines = [f"## Which labels each category holds (test images, `infogan eval` at step {ev.get('step', '?')})", "",
-             "Rows: the code's categories; columns: the data set's labels (used only here); the last column is "
-             "the label the Hungarian matching gives the category. A row split over two labels is a merge; a "
-             "label spread over two rows is a split.", ""]
+             ("Rows: the code's categories; columns: the data set's labels (used only here); the last column is "
+              "the label the Hungarian matching gives the category. A row split over two labels is a merge; a "
+              "label spread over two rows is a split."), ""]
     for name, t in conf.items():
         labels, counts, match = t.get("labels", []), t.get("counts", []), t.get("match", [])
         lines += [f"### {name}", "", "| category | " + " | ".join(str(x) for x in labels) + " | matched |",
