@@ -24,11 +24,12 @@ def _same(a, b):
 
 
 def test_mi_gradient_reaches_trunk_and_generator(tmp_path):
-    # the MI term alone: the preset's real-image consistency term (which also trains the trunk) off
-    off = _grads(tiny_config(latent="cat10@0,unif2@0,noise62", real_consistency=0.0), tmp_path / "a")
-    on = _grads(tiny_config(real_consistency=0.0), tmp_path / "b")
-    base = _grads(tiny_config(baseline=True, real_consistency=0.0), tmp_path / "c")
-    head_only = _grads(tiny_config(mi_to_trunk=False, real_consistency=0.0), tmp_path / "d")
+    # the MI term alone: the preset's warp terms (which also train the trunk) off
+    only = dict(real_consistency=0.0, cat_invariance=0.0)
+    off = _grads(tiny_config(latent="cat10@0,unif2@0,noise62", **only), tmp_path / "a")
+    on = _grads(tiny_config(**only), tmp_path / "b")
+    base = _grads(tiny_config(baseline=True, **only), tmp_path / "c")
+    head_only = _grads(tiny_config(mi_to_trunk=False, **only), tmp_path / "d")
     # InfoGAN: the MI term changes G's and the shared trunk's gradients.
     assert not _same(on[0], off[0]), "MI gradient does not reach G"
     assert not _same(on[1], off[1]), "MI gradient does not reach D's shared trunk"
@@ -47,6 +48,19 @@ def test_real_consistency_trains_d_and_q_but_not_g(tmp_path):
     iic = _grads(tiny_config(real_consistency=1.0), tmp_path / "b")
     assert _same(iic[0], plain[0]), "the real-image consistency term must not reach G"
     assert not _same(iic[1], plain[1]) and not _same(iic[2], plain[2])
+
+
+def test_cat_invariance_reaches_g_except_in_baseline(tmp_path):
+    """The MNIST preset's warp invariance on fakes: L_I of warped fakes trains G (its categories
+    must survive the warps), Q and the trunk; the baseline keeps G's gradient the plain GAN's."""
+    off = dict(real_consistency=0.0, cat_invariance=0.0)
+    plain = _grads(tiny_config(**off), tmp_path / "a")
+    inv = _grads(tiny_config(**{**off, "cat_invariance": 1.0}), tmp_path / "b")
+    assert not _same(inv[0], plain[0]), "the warped-fake L_I must reach G"
+    assert not _same(inv[1], plain[1]) and not _same(inv[2], plain[2])
+    base_plain = _grads(tiny_config(baseline=True, **off), tmp_path / "c")
+    base_inv = _grads(tiny_config(baseline=True, **{**off, "cat_invariance": 1.0}), tmp_path / "d")
+    assert _same(base_inv[0], base_plain[0]), "baseline G must not get the warped-fake MI gradient"
 
 
 def test_tiny_training_raises_mi_and_writes_run_dir(tmp_path, mnist_dir):
