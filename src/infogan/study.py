@@ -130,7 +130,7 @@ def evaluate_runs(runs: dict[int, Path], n_samples: int, log: Callable[[str], No
                                         disent_samples)}
         (run / "eval.json").write_text(json.dumps(res, indent=1) + "\n")
         results[s] = res
-        if test is not None:
+        if test is not None and cfg.latent.categorical:  # only centrality reads them (categorical codes)
             posts[s] = posterior(cfg.latent, q_outputs(D, test.images, G.output), cfg.train.fixed_std)
         log(f"seed {s}: evaluated at step {step}")
     return results, posts
