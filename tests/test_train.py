@@ -25,7 +25,7 @@ def _same(a, b):
 
 def test_mi_gradient_reaches_trunk_and_generator(tmp_path):
     # the MI term alone: the preset's warp terms (which also train the trunk) off
-    only = dict(real_consistency=0.0, cat_invariance=0.0)
+    only = {"real_consistency": 0.0, "cat_invariance": 0.0}
     off = _grads(tiny_config(latent="cat10@0,unif2@0,noise62", **only), tmp_path / "a")
     on = _grads(tiny_config(**only), tmp_path / "b")
     base = _grads(tiny_config(baseline=True, **only), tmp_path / "c")
@@ -53,7 +53,7 @@ def test_real_consistency_trains_d_and_q_but_not_g(tmp_path):
 def test_cat_invariance_reaches_g_except_in_baseline(tmp_path):
     """The MNIST preset's warp invariance on fakes: L_I of warped fakes trains G (its categories
     must survive the warps), Q and the trunk; the baseline keeps G's gradient the plain GAN's."""
-    off = dict(real_consistency=0.0, cat_invariance=0.0)
+    off = {"real_consistency": 0.0, "cat_invariance": 0.0}
     plain = _grads(tiny_config(**off), tmp_path / "a")
     inv = _grads(tiny_config(**{**off, "cat_invariance": 1.0}), tmp_path / "b")
     assert not _same(inv[0], plain[0]), "the warped-fake L_I must reach G"
