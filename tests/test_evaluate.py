@@ -51,25 +51,3 @@ def test_disentanglement_is_high_when_q_reads_the_factors():
     assert good["mig"] > 0.9 and good["dci_disentanglement"] > 0.9 and good["factor_vae"] > 0.9
     assert bad["mig"] < 0.1 and bad["dci_disentanglement"] < 0.3
 
-
-def test_confusion_table_shows_merges_splits_and_the_matching():
-    import numpy as np
-    import pytest
-
-    from infogan.evaluate import confusion_table
-
-    labels = np.array([0, 0, 1, 1, 2, 2, 2, 2])
-    # category 3 holds labels 0 and 1 (a merge), label 2 is split over categories 0 and 1,
-    # category 2 is empty
-    pred = np.array([3, 3, 3, 3, 0, 0, 1, 1])
-    t = confusion_table(pred, labels, k=4)
-    assert t["labels"] == [0, 1, 2]
-    assert t["counts"] == [[0, 0, 2], [0, 0, 2], [0, 0, 0], [2, 2, 0]]
-    assert sum(map(sum, t["counts"])) == len(labels)
-    assert t["match"][3] in (0, 1) and t["match"][0:2].count(2) == 1 and t["match"].count(None) == 1
-    # a relabelled perfect clustering: the matching undoes the relabelling
-    perm = np.array([2, 0, 1])
-    t = confusion_table(perm[labels], labels, k=3)
-    assert t["match"] == [1, 2, 0] and sum(t["counts"][i][t["labels"].index(t["match"][i])] for i in range(3)) == 8
-    with pytest.raises(ValueError, match="0..2"):
-        confusion_table(np.array([0, 3]), np.array([0, 1]), k=3)

@@ -42,3 +42,26 @@ def test_merged_classes_cost_accuracy():
 def test_length_mismatch_raises():
     with pytest.raises(ValueError, match="differ in length"):
         cluster_accuracy(np.zeros(3), np.zeros(4))
+
+
+def test_confusion_table_shows_merges_splits_and_the_matching():
+    import numpy as np
+    import pytest
+
+    from infogan.metrics.clustering import confusion_table
+
+    labels = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+    # category 3 holds labels 0 and 1 (a merge), label 2 is split over categories 0 and 1,
+    # category 2 is empty
+    pred = np.array([3, 3, 3, 3, 0, 0, 1, 1])
+    t = confusion_table(pred, labels, k=4)
+    assert t["labels"] == [0, 1, 2]
+    assert t["counts"] == [[0, 0, 2], [0, 0, 2], [0, 0, 0], [2, 2, 0]]
+    assert sum(map(sum, t["counts"])) == len(labels)
+    assert t["match"][3] in (0, 1) and t["match"][0:2].count(2) == 1 and t["match"].count(None) == 1
+    # a relabelled perfect clustering: the matching undoes the relabelling
+    perm = np.array([2, 0, 1])
+    t = confusion_table(perm[labels], labels, k=3)
+    assert t["match"] == [1, 2, 0] and sum(t["counts"][i][t["labels"].index(t["match"][i])] for i in range(3)) == 8
+    with pytest.raises(ValueError, match="0..2"):
+        confusion_table(np.array([0, 3]), np.array([0, 1]), k=3)

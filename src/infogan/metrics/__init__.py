@@ -1,6 +1,6 @@
 """Metrics: pure numpy functions on arrays (codes, labels, factors)."""
 
-from .clustering import ari, cluster_accuracy, cluster_mapping, nmi, purity
+from .clustering import ari, cluster_accuracy, cluster_mapping, confusion_table, nmi, purity
 from .disentanglement import (
     ALL_METRICS,
     FactorGridData,
@@ -28,6 +28,7 @@ __all__ = [
     "beta_vae_score",
     "cluster_accuracy",
     "cluster_mapping",
+    "confusion_table",
     "compute_all",
     "dci",
     "dci_from_importance",

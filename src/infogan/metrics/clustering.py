@@ -79,3 +79,23 @@ def ari(pred: np.ndarray, labels: np.ndarray) -> float:
     if max_index == expected:
         return 1.0
     return float((sum_ij - expected) / (max_index - expected))
+
+
+def confusion_table(pred: np.ndarray, labels: np.ndarray, k: int) -> dict:
+    """Which labels each category holds: ``counts[i][j]`` = images in category i with label
+    ``labels[j]`` (all ``k`` categories, empty ones included), and ``match`` = the label the
+    Hungarian matching gives category i (None when it gets none). Shows at a glance which
+    categories merge two classes and which class is split (labels are never used in training)."""
+    pred, labels = np.asarray(pred).ravel(), np.asarray(labels).ravel()
+    if pred.shape != labels.shape:
+        raise ValueError(f"pred and labels differ in length: {pred.shape} vs {labels.shape}")
+    if pred.size and (pred.min() < 0 or pred.max() >= k):
+        raise ValueError(f"categories must lie in 0..{k - 1}, got {pred.min()}..{pred.max()}")
+    classes = np.unique(labels)
+    table = np.zeros((k, len(classes)), dtype=np.int64)
+    np.add.at(table, (pred.astype(np.int64), np.searchsorted(classes, labels)), 1)
+    rows, cols = linear_sum_assignment(-table)
+    match: list = [None] * k
+    for r, c in zip(rows, cols):
+        match[r] = classes[c].item()
+    return {"labels": [x.item() for x in classes], "counts": table.tolist(), "match": match}
