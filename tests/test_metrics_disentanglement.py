@@ -239,7 +239,10 @@ def test_mutual_info_and_entropy_in_nats():
     y = np.repeat(np.arange(4), 25)[:, None]  # uniform over 4 classes
     assert discrete_entropy(y) == pytest.approx([np.log(4)])
     z = np.c_[y[:, 0], y[:, 0] % 2, np.zeros(100, int)]
+    # scikit-learn's mutual_info_score (checked to match the package's former formula to 1e-15 before it
+    # replaced it): a copy carries H = log 4, its parity log 2, a constant nothing.
     assert discrete_mutual_info(z, y)[:, 0] == pytest.approx([np.log(4), np.log(2), 0.0])
+    assert discrete_mutual_info(z, y).shape == (3, 1) and discrete_entropy(y).shape == (1,)
 
 
 def test_histogram_discretize_uses_equal_width_bins():

@@ -388,20 +388,9 @@ def histogram_discretize(codes, num_bins: int = 20) -> np.ndarray:
     return out
 
 
-def _mi_from_labels(a: np.ndarray, b: np.ndarray) -> float:
-    _, ia = np.unique(a, return_inverse=True)
-    _, ib = np.unique(b, return_inverse=True)
-    table = np.zeros((ia.max() + 1, ib.max() + 1), dtype=np.float64)
-    np.add.at(table, (ia, ib), 1.0)
-    n = table.sum()
-    pa, pb = table.sum(1), table.sum(0)
-    nz = table > 0
-    mi = float((table[nz] / n * np.log(table[nz] * n / np.outer(pa, pb)[nz])).sum())
-    return max(mi, 0.0)
-
-
 def discrete_mutual_info(discrete_codes, factors) -> np.ndarray:
-    """Plug-in mutual information (nats) between every discrete code dimension and every factor.
+    """Plug-in mutual information (nats) between every discrete code dimension and every factor
+    (scikit-learn's ``mutual_info_score``, disentanglement_lib's choice too).
 
     Args:
         discrete_codes: (N, D) int, e.g. from :func:`histogram_discretize`.
@@ -414,18 +403,17 @@ def discrete_mutual_info(discrete_codes, factors) -> np.ndarray:
     f = _factors(factors)
     if z.shape[0] != f.shape[0]:
         raise ValueError(f"discrete_codes and factors differ in number of samples: {z.shape[0]} vs {f.shape[0]}")
-    return np.array([[_mi_from_labels(z[:, i], f[:, j]) for j in range(f.shape[1])] for i in range(z.shape[1])])
+    from sklearn.metrics import mutual_info_score
+
+    return np.array([[mutual_info_score(z[:, i], f[:, j]) for j in range(f.shape[1])] for i in range(z.shape[1])])
 
 
 def discrete_entropy(factors) -> np.ndarray:
     """Plug-in entropy (nats) of each factor column. Args: factors (N, F) int. Returns: (F,) float64."""
+    from scipy.stats import entropy
+
     f = _factors(factors)
-    out = np.zeros(f.shape[1])
-    for j in range(f.shape[1]):
-        _, counts = np.unique(f[:, j], return_counts=True)
-        p = counts / counts.sum()
-        out[j] = float(-(p * np.log(p)).sum())
-    return out
+    return np.array([entropy(np.unique(f[:, j], return_counts=True)[1]) for j in range(f.shape[1])], dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------------------------
