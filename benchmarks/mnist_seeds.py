@@ -80,7 +80,7 @@ def main() -> int:
     ap.add_argument("--out", default="benchmarks/results/mnist_seeds.json")
     ap.add_argument("--collect-only", action="store_true")
     ap.add_argument("--dir", help="folder holding seed<S>/ runs (default: ROOT/bench-mnist[-baseline])")
-    ap.add_argument("--bench", default="benchmarks/results/bench_mnist_cpu.json",
+    ap.add_argument("--bench", default="benchmarks/results/bench_mnist_cpu_paper_recipe_2026-11-22.json",
                     help="`infogan bench --json` output: ms/step of this trainer and of the eager reference")
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args()
