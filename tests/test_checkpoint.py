@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from infogan import checkpoint as ckpt
-from infogan.tb import ScalarWriter, read_scalars
 
 
 def _state():
@@ -69,17 +68,3 @@ def test_pickle_checkpoint_is_refused_and_runs_nothing(tmp_path):
     with pytest.raises(ckpt.CheckpointError):
         ckpt.load_latest(tmp_path, warn=lambda m: None)
     assert not os.path.exists(marker)
-
-
-def test_tensorboard_event_file_round_trip(tmp_path):
-    w = ScalarWriter(tmp_path)
-    w.scalars(10, {"loss_d": 1.25, "mi/c1": 2.0})
-    w.scalars(20, {"loss_d": 0.5})
-    w.close()
-    got = read_scalars(w.path)
-    assert got == [(10, {"loss_d": 1.25, "mi/c1": 2.0}), (20, {"loss_d": 0.5})]
-    data = bytearray(w.path.read_bytes())
-    data[-3] ^= 1
-    w.path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="CRC"):
-        read_scalars(w.path)

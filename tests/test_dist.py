@@ -55,3 +55,4 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path):
     _, state = ckpt.load_latest(tmp_path / "run" / "checkpoints")
     assert state["step"] == 4 and len(state["rng_ranks"]) == 2  # rank-0 I/O, every rank's RNG saved
     assert (tmp_path / "run" / "metrics.jsonl").is_file()
+    assert len(list((tmp_path / "run" / "tb").iterdir())) == 1  # only rank 0 writes TensorBoard events

@@ -85,6 +85,37 @@ def test_tiny_training_raises_mi_and_writes_run_dir(tmp_path, mnist_dir):
     assert "## Fig. 1" in (run / "report.md").read_text()
 
 
+def _rows(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tensorboard_reads_back_the_logged_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    Trainer(tiny_config(steps=6), run, synthetic_store(128), progress=False).fit()
+    logs = [r for r in _rows(run) if "loss_d" in r]
+    acc = EventAccumulator(str(run / "tb"))
+    acc.Reload()
+    assert set(logs[0]) - {"step"} <= set(acc.Tags()["scalars"])
+    loss_d = {e.step: e.value for e in acc.Scalars("loss_d")}
+    assert list(loss_d) == [2, 4, 6]  # log_every=2
+    assert loss_d == pytest.approx({r["step"]: r["loss_d"] for r in logs}, rel=1e-6)  # float32 in the event file
+
+
+def test_training_without_tensorboard_writes_the_rest_of_the_run(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # its import now raises ImportError
+    messages = []
+    run = tmp_path / "run"
+    Trainer(tiny_config(steps=4), run, synthetic_store(128), progress=False, log=messages.append).fit()
+    assert not (run / "tb").exists()
+    assert any("no TensorBoard event files" in m for m in messages), messages
+    assert [r["step"] for r in _rows(run) if "loss_d" in r] == [2, 4]
+    assert "it/s" not in capsys.readouterr().err  # progress=False: tqdm is disabled, nothing drawn
+
+
 def _weights(tr):
     return {**{f"G.{k}": v for k, v in tr.G.state_dict().items()}, **{f"D.{k}": v for k, v in tr.D.state_dict().items()}}
 

@@ -37,7 +37,6 @@ from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batc
 from .latent import Latents, Uniform
 from .losses import d_loss, g_loss, mi_loss, paired_mi, real_balance, real_mi
 from .nets import build_classifier, build_for
-from .tb import ScalarWriter
 
 
 def resolve_device(name: str) -> torch.device:
@@ -300,7 +299,7 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.atomic_write(self.run_dir / "config.toml", self.cfg.to_toml().encode())  # a kill never cuts it
-            tb = ScalarWriter(self.run_dir / "tb")
+            tb = _tensorboard(self.run_dir / "tb", self.log)
         self._tb = tb
         last_eval: dict = {}
 
@@ -427,7 +426,10 @@ class Trainer:
                         flat[f"{k}/{kk}"] = vv
             elif v is not None:
                 flat[k] = v
-        tb.scalars(row["step"], flat)
+        if tb is not None:
+            for tag, value in flat.items():
+                tb.add_scalar(tag, value, row["step"])
+            tb.flush()  # on disk with each log line, as metrics.jsonl
 
     def evaluate_now(self) -> dict:
         t = self.cfg.train
@@ -468,23 +470,21 @@ def _postfix(row: dict) -> str:
     return f"D={row['loss_d']:.2f} G={row['loss_g']:.2f} L_I[{mi}]"
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def set_postfix_str(self, s, refresh=True):
-        pass
-
-    def close(self):
-        pass
-
-
 def _progress(total: int, start: int, enabled: bool):
-    if not enabled:
-        return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=start, unit="it", dynamic_ncols=True, file=sys.stderr)
+    return tqdm(total=total, initial=start, unit="it", dynamic_ncols=True, file=sys.stderr, disable=not enabled)
+
+
+def _tensorboard(logdir: Path, log: Callable[[str], Any]):
+    """A TensorBoard SummaryWriter on ``logdir``; None, with a warning, where tensorboard is not installed
+    (metrics.jsonl holds the same scalars)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        log(f"warning: no TensorBoard event files ({e}); pip install tensorboard")
+        return None
+    return SummaryWriter(logdir)
 
 
 # ---- run directories --------------------------------------------------------------------------
