@@ -450,3 +450,103 @@ def test_faces_folder(tmp_path, isolated_cache):
     with pytest.raises(DataError) as e:
         load_faces("train", tmp_path / "none")
     one_line_naming(e, "faces")
+
+
+# ---- user images (encode, cluster) decode like training ---------------------------------------------
+
+
+def make_tricky_images(root: Path) -> Path:
+    """Random-pixel files of the modes where decoders disagree: EXIF-rotated, RGBA, 16-bit gray, palette."""
+    rng = np.random.default_rng(1)
+    root.mkdir(parents=True)
+    upright = Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8))  # 40 wide, 24 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: shown rotated 90° clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(root / "a_exif.png", exif=exif)
+    upright.save(root / "a_upright.png")
+    rgba = rng.integers(0, 256, (30, 30, 4), dtype=np.uint8)
+    rgba[:, :15, 3] = 0  # left half fully transparent
+    Image.fromarray(rgba, "RGBA").save(root / "b_rgba.png")
+    Image.fromarray(rng.integers(0, 65536, (28, 36), dtype=np.uint16)).save(root / "c_gray16.png")
+    pal = Image.fromarray(rng.integers(0, 256, (26, 26, 3), dtype=np.uint8)).convert("P", palette=Image.Palette.ADAPTIVE)
+    pal.save(root / "d_palette.png", transparency=0)
+    return root
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_encode_and_cluster_decode_exactly_like_training(tmp_path, isolated_cache, channels):
+    from infogan.data.images import list_images, load_image, load_images
+    from infogan.explore.cluster import _load_chunk
+
+    root = make_tricky_images(tmp_path / "imgs")
+    assert Image.open(root / "c_gray16.png").mode.startswith("I")  # really 16-bit on disk
+    assert Image.open(root / "d_palette.png").mode == "P"
+    shape = (channels, 16, 16)
+    train = fo.decode_source(root, 16, channels, cache=False)  # the training image-folder loader
+    files = list_images([root])
+    assert [f.relative_to(root).as_posix() for f in files] == list(train.names)
+    encoded = load_images(files, shape)  # infogan encode
+    clustered, ok, bad = _load_chunk(files, shape)  # infogan cluster
+    assert ok == list(range(len(files))) and bad == []
+    assert torch.equal(encoded, torch.from_numpy(np.asarray(train.images)))
+    assert torch.equal(clustered, encoded)
+    for i, f in enumerate(files):
+        assert np.array_equal(load_image(f, shape), train.images[i]), f.name
+    by_name = dict(zip(train.names, torch.from_numpy(np.asarray(train.images))))
+    assert torch.equal(by_name["a_exif.png"], by_name["a_upright.png"])  # EXIF orientation applied
+    assert (by_name["b_rgba.png"][:, :, :7] == 255).all()  # transparent over white
+
+
+def test_encode_names_an_unreadable_file(tmp_path):
+    from infogan.data.images import list_images, load_images
+
+    (tmp_path / "x.png").write_text("not a PNG")
+    with pytest.raises(DataError) as e:
+        load_images(list_images([tmp_path]), (1, 16, 16))
+    one_line_naming(e, tmp_path / "x.png", "not a readable image")
+    with pytest.raises(DataError, match="nope: no such file"):
+        list_images([tmp_path / "nope"])
+    (tmp_path / "empty" / "__MACOSX").mkdir(parents=True)
+    (tmp_path / "empty" / "__MACOSX" / "._x.png").write_bytes(b"AppleDouble junk")  # hidden, as in training
+    with pytest.raises(DataError, match="no images"):
+        list_images([tmp_path / "empty"])
+
+
+# ---- downloads: mirrors, retries, checksums --------------------------------------------------------
+
+
+def test_idx_download_falls_back_to_a_mirror_and_checks_md5(tmp_path, isolated_cache, monkeypatch):
+    import dataclasses
+    import gzip
+
+    from infogan.data import common
+    from infogan.data import idx as ix
+
+    monkeypatch.setattr(common.time, "sleep", lambda s: None)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    imgs = np.arange(3 * 28 * 28, dtype=np.uint32).astype(np.uint8).reshape(3, 28, 28)
+    blobs = {
+        "t10k-images-idx3-ubyte": bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in imgs.shape)
+        + imgs.tobytes(),
+        "t10k-labels-idx1-ubyte": bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes([4, 5, 6]),
+    }
+    for name, blob in blobs.items():
+        (mirror / f"{name}.gz").write_bytes(gzip.compress(blob))
+    sums = {n: md5sum(mirror / f"{n}.gz") for n in blobs}
+    src = dataclasses.replace(ix.MNIST, md5_raw={}, md5_gz=sums, mirrors=((tmp_path / "gone").as_uri() + "/",
+                                                                       mirror.as_uri() + "/"))
+    monkeypatch.setitem(ix.SOURCES, "mnist", src)
+    s = ix.load_idx("mnist", "test", tmp_path / "empty")
+    assert s.images.shape == (3, 1, 28, 28) and torch.equal(s.images[:, 0], torch.from_numpy(imgs))
+    assert s.labels.tolist() == [4, 5, 6]
+    assert sorted(p.name for p in (isolated_cache / "mnist").iterdir()) == sorted(f"{n}.gz" for n in blobs)
+
+    # a mirror that serves other bytes: every try fails the md5, nothing is left in the cache
+    bad = dataclasses.replace(src, md5_gz={n: "0" * 32 for n in blobs})
+    monkeypatch.setitem(ix.SOURCES, "mnist", bad)
+    shutil.rmtree(isolated_cache / "mnist")
+    with pytest.raises(DataError) as e:
+        ix.load_idx("mnist", "test", tmp_path / "empty")
+    one_line_naming(e, "t10k-images-idx3-ubyte.gz", "not found (looked in", "checksum mismatch", "--data-dir")
+    assert list((isolated_cache / "mnist").iterdir()) == []

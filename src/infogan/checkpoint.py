@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
+
+from .fsutil import atomic_write, file_digest, remove_stale_tmp  # re-exported: ckpt.atomic_write
 
 FORMAT = "infogan-checkpoint-1"
 _NAME = re.compile(r"step_(\d{9})\.safetensors")
@@ -86,45 +87,6 @@ def from_bytes(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
         raise CheckpointError(f"{origin} has a damaged metadata tree ({type(e).__name__}: {e})") from None
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, rename: readers see all or nothing."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def remove_stale_tmp(folder: Path) -> list[Path]:
-    """Delete the temp files of writes that were killed (``.<name>.tmp<pid>``) in ``folder``.
-
-    Only the one process that writes a run directory (the trainer) may call this: another
-    writer's temp file would be removed under it.
-    """
-    gone = []
-    for p in Path(folder).glob(".*.tmp*"):
-        if p.is_file():
-            p.unlink(missing_ok=True)
-            gone.append(p)
-    return gone
-
-
 def save(ckpt_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
     """Write ``step_<step>.safetensors`` and its checksum atomically; keep the newest ``keep``."""
     ckpt_dir = Path(ckpt_dir)
@@ -163,7 +125,7 @@ def load_file(path: Path, verify: bool = True) -> dict[str, Any]:
             if not sidecar.is_file():
                 raise _Incomplete(f"{path}: no checksum file {sidecar.name}; the write did not complete")
             want = sidecar.read_text(errors="replace").strip()
-            got = sha256(path)
+            got = file_digest(path, "sha256")
             if got != want:
                 raise CheckpointError(f"{path}: checksum mismatch (file {got[:12]}…, recorded {want[:12]}…); corrupt")
         data = path.read_bytes()

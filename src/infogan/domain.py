@@ -12,11 +12,12 @@ import hashlib
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from .data.common import cache_dir
 from .data.store import ImageStore, to_float
+from .fsutil import atomic_write
 from .metrics.fid import class_coverage, feature_fd
 
 
@@ -71,9 +72,7 @@ def train_classifier(train: ImageStore, epochs: int = 2, seed: int = 0, batch: i
     model.eval()
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(model.state_dict(), str(tmp))
-        tmp.replace(path)
+        atomic_write(path, save(model.state_dict()))
     return model
 
 

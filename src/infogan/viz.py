@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .fsutil import atomic_open
+
 
 def grid(images: torch.Tensor, rows: int, cols: int, pad: int = 2, pad_value: int = 255) -> np.ndarray:
     """(rows*cols, C, H, W) uint8 -> (H', W', C) uint8 grid, row-major."""
@@ -34,9 +36,8 @@ def save_png(array: np.ndarray, path: str | os.PathLike, scale: int = 1) -> Path
     img = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as f:
+        img.save(f, format="PNG")
     return path
 
 
@@ -67,8 +68,9 @@ def plot_curves(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format=path.suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
     return path

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import DataError, find_first, missing_message, search_dirs, warn
+from .common import DataError, find_first, locate, missing_message, warn
 from .folder import decode_source, has_images
 from .store import ImageStore
 
@@ -88,10 +88,8 @@ def read_celeba_index(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
 
 
 def _locate(data_dir) -> tuple[Path, list[Path]]:
-    dirs = search_dirs("celeba", data_dir)
-    src = find_first(CELEBA_SOURCES, dirs)
-    if src is None and data_dir and has_images(Path(data_dir)):
-        src = Path(data_dir)  # data_dir is the folder/archive of JPEGs itself
+    # else a search dir (e.g. data_dir) that is the folder/archive of JPEGs itself
+    src, dirs = locate("celeba", data_dir, CELEBA_SOURCES, accept=has_images)
     if src is None:
         raise DataError(
             missing_message(

@@ -1,7 +1,10 @@
-"""Helpers shared by the data loaders: locating files, md5, downloads, cache keys, atomic writes.
+"""What every data loader shares: the error type, where data files are looked for, downloads with
+mirrors and retries, checksums, and the cache dir.
 
-The search order is the one of :mod:`infogan.data.idx`: ``data_dir`` (and ``data_dir/<name>``),
-then ``$INFOGAN_DATA/<name>``, then the cache dir (``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/<name>.
+Search order (:func:`search_dirs`), first match wins: ``data_dir`` (``--data-dir`` or
+``data.data_dir``) and ``data_dir/<name>``, then ``$INFOGAN_DATA/<name>``, then the cache dir
+(``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/<name>. Files that are nowhere are downloaded (where a
+public URL exists) into the cache dir, from the first mirror that works, and verified by md5.
 """
 
 from __future__ import annotations
@@ -12,20 +15,23 @@ import os
 import time
 import urllib.request
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .idx import DataError, cache_dir, search_dirs
+from ..fsutil import atomic_open, atomic_write, file_digest
 
 __all__ = [
     "DataError",
     "DataWarning",
     "cache_dir",
+    "check_md5",
     "download",
     "find_first",
     "key_of",
+    "locate",
     "md5sum",
+    "missing_message",
     "one_line",
     "search_dirs",
     "warn",
@@ -33,11 +39,16 @@ __all__ = [
 ]
 
 
+class DataError(RuntimeError):
+    """A data set that cannot be found, read or verified; the message says what to do."""
+
+
 class DataWarning(UserWarning):
     """Something about a data set the user should know (skipped files, a re-created data set)."""
 
 
 def warn(msg: str) -> None:
+    """Issue a :class:`DataWarning` attributed to the loader's caller."""
     warnings.warn(msg, DataWarning, stacklevel=3)
 
 
@@ -47,23 +58,94 @@ def one_line(text: Any, limit: int = 120) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def md5sum(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+# ---- where data lives --------------------------------------------------------------------------
 
 
-def find_first(names: Iterable[str], dirs: Iterable[Path]) -> Path | None:
-    """The first ``dir/name`` that exists (file or folder), dirs outer, names inner."""
+def cache_dir() -> Path:
+    """``$INFOGAN_CACHE``, else ``~/.cache/infogan``: downloads and decoded-image caches go here."""
+    return Path(os.environ.get("INFOGAN_CACHE", Path.home() / ".cache" / "infogan"))
+
+
+def search_dirs(name: str, data_dir: str | os.PathLike | None) -> list[Path]:
+    """The folders searched for data set ``name``, in order (see the module docstring)."""
+    dirs = []
+    if data_dir:
+        dirs += [Path(data_dir), Path(data_dir) / name]
+    if os.environ.get("INFOGAN_DATA"):
+        dirs.append(Path(os.environ["INFOGAN_DATA"]) / name)
+    dirs.append(cache_dir() / name)
+    return dirs
+
+
+def find_first(names: Iterable[str], dirs: Iterable[Path], files_only: bool = False) -> Path | None:
+    """The first ``dir/name`` that exists (a file, or also a folder unless ``files_only``); dirs outer, names inner."""
     names = list(names)
     for d in dirs:
         for n in names:
             p = d / n
-            if p.exists():
+            if p.is_file() if files_only else p.exists():
                 return p
     return None
+
+
+def locate(
+    name: str,
+    data_dir: str | os.PathLike | None,
+    candidates: Sequence[str],
+    *,
+    files_only: bool = False,
+    accept: Callable[[Path], bool] | None = None,
+) -> tuple[Path | None, list[Path]]:
+    """Find data set ``name``'s source in the search dirs.
+
+    Args:
+        name: the data set's folder name under ``$INFOGAN_DATA`` and the cache dir.
+        data_dir: the user's explicit folder (or file), searched first; may be None.
+        candidates: file/folder names to look for in each search dir, in order of preference.
+        files_only: match only regular files (not folders of the same name).
+        accept: when no candidate is found, the first search dir for which this is true is the
+            source itself (e.g. ``data_dir`` is the ``.npz``, or a folder of images).
+    Returns:
+        (the source or None, the search dirs, for the "not found" message).
+    """
+    dirs = search_dirs(name, data_dir)
+    found = find_first(candidates, dirs, files_only)
+    if found is None and accept is not None:
+        found = next((d for d in dirs if accept(d)), None)
+    return found, dirs
+
+
+def missing_message(what: str, names: Iterable[str], dirs: Iterable[Path], hint: str = "") -> str:
+    """One line: which files of data set ``what`` were looked for where, and how to point at a local copy."""
+    where = ", ".join(str(d) for d in dirs)
+    return (
+        f"{what}: {' or '.join(names)} not found (looked in {where}). Point at a local copy with --data-dir DIR "
+        f"or INFOGAN_DATA=DIR (files in DIR/{what}/){'; ' + hint if hint else ''}."
+    )
+
+
+# ---- checksums, downloads, cache files ------------------------------------------------------------
+
+
+def md5sum(path: str | os.PathLike) -> str:
+    """md5 hex digest of a file (the published sums of MNIST, SVHN, dSprites are md5)."""
+    return file_digest(path, "md5")
+
+
+def check_md5(path: Path, want: str, what: str, hint: str = "delete it to re-download, or pass verify=False") -> None:
+    """Raise :class:`DataError` unless ``path``'s md5 is ``want``.
+
+    Args:
+        path: the file to check.
+        want: the official md5 hex digest.
+        what: what the file should be, for the message (e.g. ``"official SVHN test_32x32.mat"``).
+        hint: what the user can do about it.
+    """
+    got = md5sum(path)
+    if got != want:
+        raise DataError(
+            f"{path}: md5 {got} does not match the official {want}; the file is corrupt or not the {what} ({hint})"
+        )
 
 
 def key_of(*parts: Any) -> str:
@@ -73,41 +155,33 @@ def key_of(*parts: Any) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    """Write ``data`` as JSON, atomically (readers of a cache never see half a file)."""
+    atomic_write(path, json.dumps(data).encode())
 
 
 def download(urls: Iterable[str], dest: Path, md5: str | None = None, retries: int = 3) -> Path:
     """Fetch the first URL that works into ``dest`` (atomically), checking ``md5`` when given.
 
-    Raises DataError with the last errors when every URL fails.
+    Each URL (a mirror) is tried ``retries`` times with a short back-off before the next one.
+
+    Raises:
+        DataError with the last errors when every URL fails.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
     errors: list[str] = []
     for url in urls:
         for attempt in range(retries):
             try:
-                with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
+                with atomic_open(dest, "wb") as f, urllib.request.urlopen(url, timeout=30) as r:
+                    h = hashlib.md5()
                     while chunk := r.read(1 << 20):
                         f.write(chunk)
-                if md5 and md5sum(tmp) != md5:
-                    raise DataError(f"checksum mismatch for {url}")
-                os.replace(tmp, dest)
+                        h.update(chunk)
+                    if md5 and h.hexdigest() != md5:  # raised inside: the temp file is removed
+                        raise DataError(f"checksum mismatch for {url}")
                 return dest
             except Exception as e:  # network errors of every kind: retry, then the next URL
                 errors.append(f"{url}: {one_line(e, 80)}")
-                tmp.unlink(missing_ok=True)
                 if attempt + 1 < retries:
                     time.sleep(min(2**attempt, 4) * 0.5)
     raise DataError(f"could not download {dest.name} ({'; '.join(errors[-2:])})")
-
-
-def missing_message(what: str, names: Iterable[str], dirs: Iterable[Path], hint: str = "") -> str:
-    where = ", ".join(str(d) for d in dirs)
-    names = list(names)
-    return (
-        f"{what}: none of {', '.join(names)} found (looked in {where}). Point at a local copy with --data-dir DIR "
-        f"or INFOGAN_DATA=DIR (files in DIR/<name>/){'; ' + hint if hint else ''}."
-    )

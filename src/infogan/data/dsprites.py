@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import DataError, cache_dir, key_of, md5sum, missing_message, one_line, search_dirs, warn
+from ..fsutil import atomic_open, atomic_path
+from .common import DataError, cache_dir, check_md5, key_of, locate, missing_message, one_line, warn
 from .common import download as fetch
 from .store import ImageStore
 
@@ -57,17 +58,6 @@ def _npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
     return np.lib.format.read_array_header_2_0(f)
 
 
-def _find(data_dir) -> tuple[Path, list[Path]]:
-    dirs = search_dirs("dsprites", data_dir)
-    for d in dirs:
-        for n in (DSPRITES_FILE, "dsprites.npz"):
-            if (d / n).is_file():
-                return d / n, dirs
-    if data_dir and Path(data_dir).is_file():
-        return Path(data_dir), dirs  # data_dir is the .npz itself
-    return None, dirs  # type: ignore[return-value]
-
-
 def load_dsprites(
     split: str = "train",
     data_dir: str | os.PathLike | None = None,
@@ -93,7 +83,8 @@ def load_dsprites(
     """
     if split not in ("train", "test", "all"):
         raise DataError(f"dSprites split must be train, test or all (all the same set), got {split!r}")
-    path, dirs = _find(data_dir)
+    # data_dir may be the .npz itself
+    path, dirs = locate("dsprites", data_dir, [DSPRITES_FILE, "dsprites.npz"], files_only=True, accept=Path.is_file)
     if path is None:
         if not download:
             raise DataError(
@@ -127,12 +118,7 @@ def load_dsprites(
             )
         recreated = RECREATION_TAG + ".npy" in members
         if verify and not recreated and path.name == DSPRITES_FILE:
-            got = md5sum(path)
-            if got != DSPRITES_MD5:
-                raise DataError(
-                    f"{path}: md5 {got} does not match the official {DSPRITES_MD5}; the file is corrupt "
-                    f"or not the official dSprites npz (delete it to re-download, or pass verify=False)"
-                )
+            check_md5(path, DSPRITES_MD5, "official dSprites npz")
         with zf.open("latents_classes.npy") as f:
             classes = np.lib.format.read_array(f)
         with zf.open("imgs.npy") as f:
@@ -180,20 +166,29 @@ def _load_cache(cfile: Path, n: int) -> np.ndarray | None:
 
 
 def _decompress(zf: zipfile.ZipFile, path: Path, n: int, cfile: Path | None, progress: bool | None) -> np.ndarray:
-    """Stream imgs.npy out of the zip in chunks, 0/1 -> 0/255, into ``cfile`` (or memory)."""
-    from tqdm.auto import tqdm
-
+    """imgs as 0/255 (N, 1, 64, 64) uint8: memory-mapped from ``cfile`` (written atomically), or in memory."""
     shape = (n, 1, IMAGE_SIDE, IMAGE_SIDE)
     if cfile is not None:
         try:
             cfile.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cfile.with_name(cfile.name + f".{os.getpid()}.tmp.npy")
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            with atomic_path(cfile) as tmp:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                _stream_imgs(zf, path, out, progress)  # reading errors are DataErrors, not OSErrors
+                out.flush()
+                del out
+            return np.load(cfile, mmap_mode="c")
         except OSError as e:
             warn(f"{cfile.parent}: cannot write the dSprites cache ({one_line(e, 80)}); decompressing into memory")
-            cfile = None
-    if cfile is None:
-        out = np.empty(shape, np.uint8)
+    out = np.empty(shape, np.uint8)
+    _stream_imgs(zf, path, out, progress)
+    return out
+
+
+def _stream_imgs(zf: zipfile.ZipFile, path: Path, out: np.ndarray, progress: bool | None) -> None:
+    """Stream imgs.npy out of the zip in chunks, 0/1 -> 0/255, into ``out`` (N, 1, 64, 64)."""
+    from tqdm.auto import tqdm
+
+    n = len(out)
     per = IMAGE_SIDE * IMAGE_SIDE
     rows = 16384
     show = n >= 100_000 if progress is None else progress
@@ -214,21 +209,7 @@ def _decompress(zf: zipfile.ZipFile, path: Path, n: int, cfile: Path | None, pro
                 np.multiply(a, 255, out=out[s : s + k])
                 bar.update(k)
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        if cfile is not None:
-            del out
-            tmp.unlink(missing_ok=True)
         raise DataError(f"{path}: cannot decompress imgs ({one_line(e, 80)}); the file is corrupt") from None
-    except BaseException:
-        if cfile is not None:
-            del out
-            tmp.unlink(missing_ok=True)
-        raise
-    if cfile is None:
-        return out
-    out.flush()
-    del out
-    os.replace(tmp, cfile)
-    return np.load(cfile, mmap_mode="c")
 
 
 # ---- re-creation ------------------------------------------------------------------------------------
@@ -331,34 +312,32 @@ def make_dsprites(
     rows_idx = (IMAGE_SIDE - 1 - off_y)[None, :]  # (1, ny)
     cols_idx = (IMAGE_SIDE - 1 - off_x)[:, None]  # (nx, 1)
 
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     show = n >= 100_000 if progress is None else progress
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf:
-            with zf.open("imgs.npy", "w", force_zip64=True) as f:
-                np.lib.format.write_array_header_1_0(
-                    f, {"descr": "|u1", "fortran_order": False, "shape": (n, IMAGE_SIDE, IMAGE_SIDE)}
-                )
-                canvas = np.zeros((big, big), np.uint8)
-                windows = np.lib.stride_tricks.sliding_window_view(canvas, (IMAGE_SIDE, IMAGE_SIDE))
-                lo, hi = IMAGE_SIDE - 1, IMAGE_SIDE - 1 + SPRITE_SIDE
-                with tqdm(total=n, desc=f"writing {path.name}", unit="img", disable=not show) as bar:
-                    for sh in range(n_sh):
-                        for sc in range(n_sc):
-                            for o in range(n_or):
-                                canvas[lo:hi, lo:hi] = sprites[sh, sc, o]
-                                block = windows[rows_idx, cols_idx]  # (nx, ny, 64, 64): posX outer, posY inner
-                                f.write(np.ascontiguousarray(block).tobytes())
-                                bar.update(n_x * n_y)
-            for name, arr in (
-                ("latents_values", latent_values),
-                ("latents_classes", classes),
-                (RECREATION_TAG, np.array(f"infogan.data.dsprites.make_dsprites v1, factor_sizes={sizes}")),
-            ):
-                with zf.open(name + ".npy", "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, arr, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # streamed into a temp file beside path, renamed at the end: a kill never leaves half an .npz
+    with (
+        atomic_open(path, "wb") as out,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as zf,
+    ):
+        with zf.open("imgs.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "|u1", "fortran_order": False, "shape": (n, IMAGE_SIDE, IMAGE_SIDE)}
+            )
+            canvas = np.zeros((big, big), np.uint8)
+            windows = np.lib.stride_tricks.sliding_window_view(canvas, (IMAGE_SIDE, IMAGE_SIDE))
+            lo, hi = IMAGE_SIDE - 1, IMAGE_SIDE - 1 + SPRITE_SIDE
+            with tqdm(total=n, desc=f"writing {path.name}", unit="img", disable=not show) as bar:
+                for sh in range(n_sh):
+                    for sc in range(n_sc):
+                        for o in range(n_or):
+                            canvas[lo:hi, lo:hi] = sprites[sh, sc, o]
+                            block = windows[rows_idx, cols_idx]  # (nx, ny, 64, 64): posX outer, posY inner
+                            f.write(np.ascontiguousarray(block).tobytes())
+                            bar.update(n_x * n_y)
+        for name, arr in (
+            ("latents_values", latent_values),
+            ("latents_classes", classes),
+            (RECREATION_TAG, np.array(f"infogan.data.dsprites.make_dsprites v1, factor_sizes={sizes}")),
+        ):
+            with zf.open(name + ".npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, arr, allow_pickle=False)
     return path

@@ -22,6 +22,7 @@ What is accepted:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import multiprocessing
 import os
@@ -37,10 +38,22 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..fsutil import atomic_path
 from .common import DataError, cache_dir, key_of, one_line, warn, write_json_atomic
 from .store import ImageStore
 
-__all__ = ["ARCHIVE_SUFFIXES", "IMAGE_SUFFIXES", "Decoded", "decode_source", "has_images", "is_archive", "load_folder"]
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "Decoded",
+    "decode_error",
+    "decode_image",
+    "decode_source",
+    "has_images",
+    "is_archive",
+    "is_hidden",
+    "load_folder",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
@@ -79,11 +92,12 @@ def is_archive(path: Path) -> bool:
 def has_images(path: Path) -> bool:
     """Whether ``path`` is an archive, or a folder with at least one image file below it."""
     return is_archive(path) or (
-        path.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES and not _is_hidden(p.name) for p in path.rglob("*"))
+        path.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES and not is_hidden(p.name) for p in path.rglob("*"))
     )
 
 
-def _is_hidden(name: str) -> bool:
+def is_hidden(name: str) -> bool:
+    """Whether a relative name is hidden (``.name``, ``__MACOSX/``) and so not an image of the set."""
     return any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(name).parts)
 
 
@@ -222,19 +236,23 @@ def decode_image(data: bytes, size: int, channels: int, crop: int | None = None)
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
-def _decode_item(item: tuple[str, bytes | None, str], size: int, channels: int, crop: int | None):
-    import hashlib
+def decode_error(e: BaseException) -> str:
+    """A short reason for an exception raised by :func:`decode_image` (Pillow raises OSError,
+    SyntaxError, ValueError, DecompressionBombError... for broken files)."""
+    if isinstance(e, UnidentifiedImageError):
+        return "not an image Pillow can identify"
+    return one_line(f"{type(e).__name__}: {e}", 80)
 
+
+def _decode_item(item: tuple[str, bytes | None, str], size: int, channels: int, crop: int | None):
     name, data, err = item
     if data is None:
         return name, None, err or "cannot read", ""
     md5 = hashlib.md5(data).hexdigest()
     try:
         return name, decode_image(data, size, channels, crop), "", md5
-    except UnidentifiedImageError:
-        return name, None, "not an image Pillow can identify", md5
     except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError...
-        return name, None, one_line(f"{type(e).__name__}: {e}", 80), md5
+        return name, None, decode_error(e), md5
 
 
 # ---- decoding a whole source ---------------------------------------------------------------------
@@ -322,7 +340,7 @@ def decode_source(
 
     # 1. list and filter the members
     all_names = src.names()
-    shown = [n for n in all_names if not _is_hidden(n)]
+    shown = [n for n in all_names if not is_hidden(n)]
     images = [n for n in shown if _is_image_name(n)]
     ignored = len(all_names) - len(images)
     if select is not None:
@@ -340,23 +358,85 @@ def decode_source(
             f"{', '.join(IMAGE_SUFFIXES)})"
         )
 
-    # 2. decode into a preallocated array, row i = sorted name i
-    n = len(images)
-    row = {name: i for i, name in enumerate(images)}
-    shape = (n, channels, size, size)
-    tmp = cfile.with_name(cfile.name + f".{os.getpid()}.tmp.npy")
+    # 2. decode into a preallocated array (row i = sorted name i), memory-mapped in a temp file of
+    # the cache when it is writable; 3. drop the skipped rows; 4. rename it into the cache
+    shape = (len(images), channels, size, size)
+    decode = partial(
+        _decode_rows, src, path, images, size=size, channels=channels, crop=crop, on_bad=on_bad, workers=workers,
+        progress=progress,
+    )
     if cache:
+        started = False
         try:
             cfile.parent.mkdir(parents=True, exist_ok=True)
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            with atomic_path(cfile) as tmp:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                started = True  # from here on an OSError is not about the cache being unwritable
+                keep, names, sums, skipped = decode(out)  # a DataError removes the temp file
+                if len(keep) < len(images):
+                    with atomic_path(tmp) as ctmp:  # the compacted array replaces the temp file
+                        compact = np.lib.format.open_memmap(
+                            ctmp, mode="w+", dtype=np.uint8, shape=(len(keep), *shape[1:])
+                        )
+                        for s in range(0, len(keep), 4096):
+                            compact[s : s + 4096] = out[keep[s : s + 4096]]
+                        compact.flush()
+                        del compact
+                else:
+                    out.flush()
+                del out
         except OSError as e:
+            if started:
+                raise
             warn(
                 f"{cfile.parent}: cannot write the decoded-image cache ({one_line(e, 80)}); decoding into memory "
                 f"(set INFOGAN_CACHE to a writable folder to decode only once)"
             )
             cache = False
-    if not cache:
+    if cache:
+        # the metadata that makes the array a valid cache entry is written last
+        meta = {
+            "version": FORMAT_VERSION,
+            "source": str(path),
+            "shape": [len(keep), *shape[1:]],
+            "names": list(names),
+            "md5": list(sums),
+            "skipped": [list(s) for s in skipped],
+            "ignored": ignored,
+        }
+        write_json_atomic(cfile.with_suffix(".json"), meta)
+        images_arr = np.load(cfile, mmap_mode="c")
+    else:
         out = np.empty(shape, np.uint8)
+        keep, names, sums, skipped = decode(out)
+        images_arr = out[keep] if len(keep) < len(images) else out
+    result = Decoded(images_arr, names, sums, skipped, ignored, cfile if cache else None)
+    _report(path, result, on_bad)
+    return result
+
+
+def _decode_rows(
+    src: _Source,
+    path: Path,
+    images: list[str],
+    out: np.ndarray,
+    *,
+    size: int,
+    channels: int,
+    crop: int | None,
+    on_bad: str,
+    workers: int | None,
+    progress: bool | None,
+) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Decode ``images`` of ``src`` into ``out`` (N, C, S, S), row i = images[i].
+
+    Returns:
+        (indices of the rows decoded, their names, their files' md5, (name, reason) of the skipped).
+    Raises:
+        DataError naming the bad files when ``on_bad="error"`` and some are bad, or all are.
+    """
+    n = len(images)
+    row = {name: i for i, name in enumerate(images)}
     ok = np.zeros(n, bool)
     md5 = [""] * n
     bad: list[tuple[str, str]] = []
@@ -388,11 +468,6 @@ def decode_source(
             if on_bad == "error" and len(bad) >= MAX_BAD_BEFORE_ABORT:
                 aborted = True
                 break
-    except BaseException:
-        if cache:
-            del out
-            tmp.unlink(missing_ok=True)
-        raise
     finally:
         bar.close()
         if pool is not None:
@@ -401,57 +476,13 @@ def decode_source(
         seen_bad = {b for b, _ in bad}
         bad += [(images[i], "listed but not read") for i in np.flatnonzero(~ok) if images[i] not in seen_bad]
     if bad and on_bad == "error":
-        if cache:
-            del out
-            tmp.unlink(missing_ok=True)
         bad.sort()
         raise DataError(_bad_message(path, bad, n, aborted))
-
-    # 3. drop skipped rows, write the cache (array first, then the metadata that makes it valid)
     keep = np.flatnonzero(ok)
-    names = tuple(images[i] for i in keep)
-    sums = tuple(md5[i] for i in keep)
     skipped = tuple(sorted(bad))
     if not len(keep):
-        if cache:
-            del out
-            tmp.unlink(missing_ok=True)
         raise DataError(_bad_message(path, list(skipped), n, False).replace("; fix", "; nothing is left; fix"))
-    if cache:
-        if len(keep) < n:
-            compact = np.lib.format.open_memmap(
-                cfile.with_name(cfile.name + f".{os.getpid()}.c.npy"),
-                mode="w+",
-                dtype=np.uint8,
-                shape=(len(keep), *shape[1:]),
-            )
-            for s in range(0, len(keep), 4096):
-                compact[s : s + 4096] = out[keep[s : s + 4096]]
-            compact.flush()
-            ctmp = Path(compact.filename)
-            del compact, out
-            tmp.unlink(missing_ok=True)
-            tmp = ctmp
-        else:
-            out.flush()
-            del out
-        os.replace(tmp, cfile)
-        meta = {
-            "version": FORMAT_VERSION,
-            "source": str(path),
-            "shape": [len(keep), *shape[1:]],
-            "names": list(names),
-            "md5": list(sums),
-            "skipped": [list(s) for s in skipped],
-            "ignored": ignored,
-        }
-        write_json_atomic(cfile.with_suffix(".json"), meta)
-        images_arr = np.load(cfile, mmap_mode="c")
-    else:
-        images_arr = out[keep] if len(keep) < n else out
-    result = Decoded(images_arr, names, sums, skipped, ignored, cfile if cache else None)
-    _report(path, result, on_bad)
-    return result
+    return keep, tuple(images[i] for i in keep), tuple(md5[i] for i in keep), skipped
 
 
 def _stderr_tty() -> bool:

@@ -2,17 +2,15 @@
 
 Files are looked up, in order, in ``--data-dir``, ``$INFOGAN_DATA/<name>``, and the cache dir
 (``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/<name>; when missing everywhere they are downloaded
-into the cache dir from a mirror list with retries, and verified by md5.
+into the cache dir from a mirror list with retries, and verified by md5 (all through
+:mod:`infogan.data.common`).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
 import os
-import time
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .common import DataError, cache_dir, check_md5, find_first, missing_message, search_dirs
+from .common import download as fetch
 from .store import ImageStore
 
-
-class DataError(RuntimeError):
-    """A data set that cannot be found, read or verified; the message says what to do."""
+__all__ = ["FASHION_MNIST", "MNIST", "SOURCES", "IdxSource", "load_idx", "read_idx"]
 
 
 @dataclass(frozen=True)
@@ -79,66 +77,11 @@ FASHION_MNIST = IdxSource(
 SOURCES = {s.name: s for s in (MNIST, FASHION_MNIST)}
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("INFOGAN_CACHE", Path.home() / ".cache" / "infogan"))
-
-
-def search_dirs(name: str, data_dir: str | os.PathLike | None) -> list[Path]:
-    dirs = []
-    if data_dir:
-        dirs += [Path(data_dir), Path(data_dir) / name]
-    if os.environ.get("INFOGAN_DATA"):
-        dirs.append(Path(os.environ["INFOGAN_DATA"]) / name)
-    dirs.append(cache_dir() / name)
-    return dirs
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _find(src: IdxSource, base: str, dirs: list[Path]) -> Path | None:
-    for d in dirs:
-        for cand in (d / base, d / (base + ".gz")):
-            if cand.is_file():
-                return cand
-    return None
-
-
-def _download(src: IdxSource, base: str, dest_dir: Path, retries: int = 3) -> Path:
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / (base + ".gz")
-    errors = []
-    for mirror in src.mirrors:
-        for attempt in range(retries):
-            tmp = dest.with_suffix(".gz.part")
-            try:
-                with urllib.request.urlopen(mirror + base + ".gz", timeout=30) as r, open(tmp, "wb") as f:
-                    while chunk := r.read(1 << 20):
-                        f.write(chunk)
-                want = src.md5_gz.get(base)
-                if want and _md5(tmp) != want:
-                    raise DataError(f"checksum mismatch for {mirror}{base}.gz")
-                os.replace(tmp, dest)
-                return dest
-            except Exception as e:  # network errors of every kind: try again, then the next mirror
-                errors.append(f"{mirror}: {e}")
-                tmp.unlink(missing_ok=True)
-                time.sleep(min(2**attempt, 4) * 0.5)
-    raise DataError(f"could not download {base}.gz ({'; '.join(errors[-3:])})")
-
-
 def _verify(src: IdxSource, path: Path, base: str) -> None:
     want = (src.md5_gz if path.suffix == ".gz" else src.md5_raw).get(base)
-    if want is not None and _md5(path) != want:
-        raise DataError(
-            f"{path}: md5 {_md5(path)} does not match the official {want}; the file is corrupt or not the "
-            f"official {src.name} file (delete it to re-download; for your own subset set data.verify=false)"
-        )
+    if want is not None:
+        hint = "delete it to re-download; for your own subset set data.verify=false"
+        check_md5(path, want, f"official {src.name} file", hint)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -169,7 +112,15 @@ def load_idx(
     download: bool = True,
     verify: bool = True,
 ) -> ImageStore:
-    """Load an MNIST-like split as an :class:`ImageStore` of (N, 1, 28, 28) uint8 with labels."""
+    """Load an MNIST-like split as an :class:`ImageStore` of (N, 1, 28, 28) uint8 with labels.
+
+    Args:
+        name: mnist or fashion-mnist.
+        split: train or test.
+        data_dir: where to look first (see :func:`infogan.data.common.search_dirs`).
+        download: fetch missing files from the mirrors into the cache dir.
+        verify: check each file against the official md5 (where one is published).
+    """
     if name not in SOURCES:
         raise DataError(f"unknown IDX data set {name!r}; known: {', '.join(SOURCES)}")
     if split not in ("train", "test"):
@@ -179,14 +130,18 @@ def load_idx(
     arrays = {}
     for role in (f"{split}_images", f"{split}_labels"):
         base = src.files[role]
-        path = _find(src, base, dirs)
+        path = find_first([base, base + ".gz"], dirs, files_only=True)
         if path is None:
+            missing = missing_message(
+                src.name, [base, base + ".gz"], dirs, f"or copy the files into {cache_dir() / src.name}"
+            )
             if not download:
-                raise DataError(_missing(src, base, dirs))
+                raise DataError(missing)
             try:
-                path = _download(src, base, cache_dir() / name)
+                urls = [m + base + ".gz" for m in src.mirrors]
+                path = fetch(urls, cache_dir() / name / (base + ".gz"), src.md5_gz.get(base))
             except DataError as e:
-                raise DataError(_missing(src, base, dirs) + f" Download failed too: {e}") from None
+                raise DataError(missing + f" Download failed too: {e}") from None
         if verify:
             _verify(src, path, base)
         arrays[role] = read_idx(path)
@@ -196,10 +151,3 @@ def load_idx(
     imgs = torch.from_numpy(images.copy()).unsqueeze(1)  # (N, 1, 28, 28) uint8
     return ImageStore(imgs, torch.from_numpy(labels.astype(np.int64)), name=f"{name}-{split}")
 
-
-def _missing(src: IdxSource, base: str, dirs: list[Path]) -> str:
-    where = ", ".join(str(d) for d in dirs)
-    return (
-        f"{src.name}: {base}[.gz] not found (looked in {where}). Point at a local copy with --data-dir DIR "
-        f"or INFOGAN_DATA=DIR (files in DIR/{src.name}/), or copy the files into {cache_dir() / src.name}."
-    )

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from .common import DataError, find_first, missing_message, search_dirs
+from .common import DataError, locate, missing_message
 from .folder import decode_source, has_images
 from .store import ImageStore
 
@@ -36,14 +36,10 @@ _SPLITS = ("train", "test", "all")
 
 def _locate(name: str, data_dir, candidates: tuple[str, ...], hint: str) -> Path:
     """First candidate folder/archive in the search dirs; else a search dir that is itself one."""
-    dirs = search_dirs(name, data_dir)
-    found = find_first(candidates, dirs)
-    if found is not None:
-        return found
-    for d in dirs:
-        if has_images(d):
-            return d
-    raise DataError(missing_message(name, candidates, dirs, hint))
+    found, dirs = locate(name, data_dir, candidates, accept=has_images)
+    if found is None:
+        raise DataError(missing_message(name, candidates, dirs, hint))
+    return found
 
 
 def _check_split(name: str, split: str) -> None:

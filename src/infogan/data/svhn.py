@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import DataError, cache_dir, find_first, md5sum, missing_message, one_line, search_dirs
+from .common import DataError, cache_dir, check_md5, locate, missing_message, one_line
 from .common import download as fetch
 from .store import ImageStore
 
@@ -86,10 +86,7 @@ def load_svhn(
     if split not in SVHN_FILES:
         raise DataError(f"SVHN split must be one of {', '.join(SVHN_FILES)}, got {split!r}")
     fname, want = SVHN_FILES[split]
-    dirs = search_dirs("svhn", data_dir)
-    path = find_first([fname], dirs)
-    if path is None and data_dir and Path(data_dir).is_file() and Path(data_dir).name == fname:
-        path = Path(data_dir)
+    path, dirs = locate("svhn", data_dir, [fname], accept=lambda p: p.is_file() and p.name == fname)
     if path is None:
         if not download:
             raise DataError(missing_message("svhn", [fname], dirs, f"or copy it into {cache_dir() / 'svhn'}"))
@@ -98,11 +95,6 @@ def load_svhn(
         except DataError as e:
             raise DataError(missing_message("svhn", [fname], dirs) + f" Download failed too: {e}") from None
     if verify:
-        got = md5sum(path)
-        if got != want:
-            raise DataError(
-                f"{path}: md5 {got} does not match the official {want}; the file is corrupt or not the "
-                f"official SVHN {fname} (delete it to re-download, or pass verify=False)"
-            )
+        check_md5(path, want, f"official SVHN {fname}")
     images, labels = read_svhn_mat(path)
     return ImageStore(torch.from_numpy(images), torch.from_numpy(labels), name=f"svhn-{split}")

@@ -22,6 +22,7 @@ import torch
 from ..data import DataError
 from ..data.images import list_images, load_image, load_images
 from ..evaluate import posterior, q_outputs
+from ..fsutil import atomic_open, atomic_write
 from ..latent import LatentSpec
 from ..metrics import cluster_accuracy, purity
 from ..viz import grid, save_png
@@ -122,8 +123,7 @@ def cluster_folder(
     # 2. The CSV, one row per image.
     out.mkdir(parents=True, exist_ok=True)
     header = ["file"] + (["label"] if label_a is not None else []) + [f for c in cats for f in (c.name, f"{c.name}_prob")]
-    tmp = out / ".clusters.csv.tmp"
-    with open(tmp, "w", newline="") as fh:
+    with atomic_open(out / "clusters.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         for i, f in enumerate(files):
@@ -131,7 +131,6 @@ def cluster_folder(
             for c in cats:
                 row += [int(pred_a[c.name][i]), f"{prob_a[c.name][i]:.5f}"]
             w.writerow(row)
-    os.replace(tmp, out / "clusters.csv")
 
     # 3. Contact sheets: per code and non-empty category, its most confident images first.
     scale = 2 if image_shape[-1] <= 32 else 1
@@ -158,5 +157,5 @@ def cluster_folder(
         res["classes"] = sorted(set(label_a))
         res["purity"] = {c.name: purity(pred_a[c.name], y) for c in cats}
         res["accuracy"] = {c.name: cluster_accuracy(pred_a[c.name], y) for c in cats}
-    (out / "summary.json").write_text(json.dumps(res, indent=1) + "\n")
+    atomic_write(out / "summary.json", (json.dumps(res, indent=1) + "\n").encode())
     return res

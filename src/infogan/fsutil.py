@@ -1,0 +1,144 @@
+"""Atomic file writes and file hashes; standard library only, so any module can import it.
+
+A reader of a file written here sees the old contents or the new ones, never a part: the data go
+to a temp file in the same folder (``.<name>.tmp<pid>``), which is flushed, fsynced and renamed
+over the target. On any error (a full disk, a kill signal turned into an exception, a bug in the
+writer) the temp file is removed and the old file is left as it was. A process killed outright
+leaves its temp file behind; :func:`remove_stale_tmp` clears them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_open", "atomic_path", "atomic_write", "file_digest", "remove_stale_tmp"]
+
+
+def _reserve_tmp(path: Path) -> Path:
+    """Create an empty, unused temp file beside ``path`` and return its name.
+
+    The name is ``.<name>.tmp<pid>`` (what crash tests and :func:`remove_stale_tmp` look for); a
+    ``-N`` suffix is added only when that name is taken (another thread, or a stale file of a
+    process that had the same pid).
+    """
+    base = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    for n in range(1000):
+        tmp = base if n == 0 else base.with_name(f"{base.name}-{n}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{base}: 1000 temp files of this name exist; remove the stale ones")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (best effort: not every platform/filesystem can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside ``path``; on a clean exit it is fsynced and renamed to ``path``.
+
+    For writers that want a file name rather than a file object (``np.lib.format.open_memmap``,
+    ``zipfile.ZipFile``, ``PIL.Image.save``, ``Figure.savefig``: pass the format explicitly, the
+    temp name has no image suffix). The temp file exists (empty) when the block starts; the block
+    may overwrite or replace it. On any exception it is removed and ``path`` is left untouched.
+
+    Args:
+        path: the file to write; its folder must exist.
+    """
+    path = Path(path)
+    tmp = _reserve_tmp(path)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temp file beside ``path`` for writing; on a clean exit it replaces ``path``.
+
+    Args:
+        path: the file to write; its folder must exist.
+        mode: ``"wb"`` (bytes) or ``"w"`` (text; ``kwargs`` such as ``newline=""`` or ``encoding``
+            go to :func:`open`).
+    Yields:
+        the open file object. Streaming writers (``csv.writer``, ``np.save``) write straight into
+        it, so nothing is held twice in memory.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a new file: mode must be 'w' or 'wb', got {mode!r}")
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | Callable[[IO[bytes]], object]) -> None:
+    """Write ``path`` atomically: readers see all of the old file or all of the new one.
+
+    Args:
+        path: the file to write; its folder must exist.
+        data: the bytes, or a callback that writes them to the binary file object it is given
+            (for data produced in pieces: ``lambda f: np.save(f, big_array)``).
+    """
+    with atomic_open(path, "wb") as f:
+        if callable(data):
+            data(f)
+        else:
+            f.write(data)
+
+
+def remove_stale_tmp(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temp files of writes that were killed (``.<name>.tmp<pid>``) in ``folder``.
+
+    Only the one process that writes a folder may call this: another writer's temp file would be
+    removed under it.
+    """
+    gone = []
+    for p in Path(folder).glob(".*.tmp*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            gone.append(p)
+    return gone
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB chunks.
+
+    Args:
+        path: the file.
+        algorithm: any name :func:`hashlib.new` knows: ``"md5"`` (published data set sums),
+            ``"sha256"`` (checkpoints).
+    """
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
