@@ -54,12 +54,13 @@ def test_loss_sign_and_lambda():
     # loss = Σ λ (H - L_I)  - Σ λ H  i.e. minimising it maximises λ L_I.
     expect = -(2.5 * (float(parts["c1"]) - ent["c1"]) + 0.1 * (float(parts["c2"]) - ent["c2"]))
     assert float(loss) == pytest.approx(expect, rel=1e-5)
-    better = _q_for(spec, lat, 10.0, mean_noise=0.05, log_std=math.log(0.05))
+    better = _q_for(spec, lat, 10.0, mean_noise=0.05, log_std=math.log(0.05))  # a closer mean: better either way
     assert float(mi_loss(spec, better, lat)[0]) < float(loss)
 
 
 def test_gaussian_log_likelihood_matches_torch_distributions():
-    spec = LatentSpec.parse("unif2,noise3")
+    # the std mode belongs to the code: "learned" scores with exp(log-std), the default with std 1
+    spec = LatentSpec.parse("unif2:learned,noise3")
     lat = spec.sample(64, torch.Generator().manual_seed(0))
     q = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
     _, parts = mi_loss(spec, q, lat)
@@ -67,13 +68,13 @@ def test_gaussian_log_likelihood_matches_torch_distributions():
         mean, log_std = q[:, 2 * i], q[:, 2 * i + 1]
         ref = torch.distributions.Normal(mean, log_std.exp()).log_prob(lat.codes[i]).mean() + math.log(2)
         assert float(parts[name]) == pytest.approx(float(ref), rel=1e-5)
-    _, fixed = mi_loss(spec, q, lat, fixed_std=True)
+    _, fixed = mi_loss(LatentSpec.parse("unif2,noise3"), q, lat)
     ref = torch.distributions.Normal(q[:, 0], 1.0).log_prob(lat.codes[0]).mean() + math.log(2)
     assert float(fixed["c1"]) == pytest.approx(float(ref), rel=1e-5)
 
 
 def test_continuous_bound_rises_with_a_better_posterior():
-    spec = LatentSpec.parse("unif1,noise3")
+    spec = LatentSpec.parse("unif1:learned,noise3")
     lat = spec.sample(4096, torch.Generator().manual_seed(0))
     torch.manual_seed(0)
     coarse = mi_loss(spec, _q_for(spec, lat, mean_noise=0.3, log_std=math.log(0.3)), lat)[1]["c1"]

@@ -87,23 +87,15 @@ def q_outputs(D: torch.nn.Module, images: torch.Tensor, output: str, batch: int 
     return torch.cat(outs) if outs else torch.zeros(0, 0)
 
 
-def posterior(spec: LatentSpec, q: torch.Tensor, fixed_std: bool = False) -> dict[str, np.ndarray]:
-    """Per code: categorical -> probabilities (N, k); continuous -> (N, 2) mean and std."""
-    out = {}
-    for code, sl in zip(spec.codes, spec.q_slices()):
-        p = q[:, sl]
-        if code.continuous:
-            std = torch.ones_like(p[:, 1]) if fixed_std else torch.exp(p[:, 1])
-            out[code.name] = torch.stack([p[:, 0], std], 1).numpy()
-        else:
-            out[code.name] = torch.softmax(p, 1).numpy()
-    return out
+def posterior(spec: LatentSpec, q: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per code, its posterior (``code.posterior``): categorical -> probabilities (N, k);
+    continuous -> (N, 2) mean and the std the code is scored with."""
+    return {code.name: code.posterior(q[:, sl]).numpy() for code, sl in zip(spec.codes, spec.q_slices())}
 
 
 @torch.no_grad()
 def mi_on_samples(
-    G: torch.nn.Module, D: torch.nn.Module, spec: LatentSpec, n: int, seed: int = 12345,
-    fixed_std: bool = False, batch: int = 1000,
+    G: torch.nn.Module, D: torch.nn.Module, spec: LatentSpec, n: int, seed: int = 12345, batch: int = 1000,
 ) -> dict[str, float]:
     """L_I per code (nats) on ``n`` fresh samples from the prior, G and D in eval mode (pass a D
     calibrated on generated images, see :func:`calibrate_bn`)."""
@@ -119,7 +111,7 @@ def mi_on_samples(
         lat = spec.sample(b, gen)
         lat_dev = type(lat)(lat.noise.to(dev), [v.to(dev) for v in lat.codes])
         _, q = D(G(spec.to_input(lat_dev)))
-        _, parts = mi_loss(spec, q, lat_dev, fixed_std)
+        _, parts = mi_loss(spec, q, lat_dev)
         for k, v in parts.items():
             sums[k] += float(v) * b
         done += b
@@ -137,13 +129,13 @@ def real_data_mi(probs: np.ndarray) -> float:
     return float(-(marg * np.log(marg)).sum() + (p * np.log(p)).sum(1).mean())
 
 
-def representation(D: torch.nn.Module, spec: LatentSpec, output: str, fixed_std: bool = False):
+def representation(D: torch.nn.Module, spec: LatentSpec, output: str):
     """images (n, C, H, W) uint8 -> codes (n, D): Q's mean per continuous code and its
     probabilities per categorical code (the representation scored by the disentanglement metrics)."""
 
     def fn(images) -> np.ndarray:
         imgs = torch.as_tensor(np.asarray(images))
-        post = posterior(spec, q_outputs(D, imgs, output), fixed_std)
+        post = posterior(spec, q_outputs(D, imgs, output))
         return np.concatenate([post[c.name][:, :1] if c.continuous else post[c.name] for c in spec.codes], 1)
 
     return fn
@@ -155,21 +147,21 @@ ARRAY_METRICS = ("mig", "dci", "sap", "modularity", "explicitness")
 
 
 def disentanglement(D, spec: LatentSpec, output: str, data: ImageStore, n: int = 10000, seed: int = 0,
-                    fixed_std: bool = False, metrics=None) -> dict[str, float]:
+                    metrics=None) -> dict[str, float]:
     """disentanglement_lib-style scores of Q against ``data``'s ground-truth factors, with ``n``
     training points (literature default 10000) and n/2 test/eval points; ``metrics`` picks a
     subset of infogan.metrics.disentanglement.ALL_METRICS (default all)."""
     from .metrics.disentanglement import FactorGridData, compute_all
 
     grid = FactorGridData(data.images, np.asarray(data.factors))
-    return compute_all(representation(D, spec, output, fixed_std), grid, np.random.default_rng(seed),
+    return compute_all(representation(D, spec, output), grid, np.random.default_rng(seed),
                        num_train=n, num_test=max(n // 2, 64), num_eval=max(n // 2, 64), num_variance_estimate=n,
                        metrics=metrics)
 
 
 def evaluate(
     G: torch.nn.Module, D: torch.nn.Module, spec: LatentSpec, output: str,
-    test: ImageStore | None = None, n_samples: int = 10000, fixed_std: bool = False,
+    test: ImageStore | None = None, n_samples: int = 10000,
     disent_samples: int = 0, disent_metrics=None, real: ImageStore | None = None, confusion: bool = False,
 ) -> dict:
     """All metrics the data supports: ``mi_lower_bound`` and ``entropy`` per code (nats),
@@ -184,7 +176,7 @@ def evaluate(
     given (a model loaded by ``load_model`` carries real-data statistics from its checkpoint)."""
     D_fake = calibrate_bn(D, fake_batches(G, spec)) if spec.codes else D
     D_real = calibrate_bn(D, real_batches(real, output, next(D.parameters()).device)) if real is not None else D
-    mi = mi_on_samples(G, D_fake, spec, n_samples, fixed_std=fixed_std) if spec.codes else {}
+    mi = mi_on_samples(G, D_fake, spec, n_samples) if spec.codes else {}
     ent = spec.entropies()
     out: dict = {
         "mi_lower_bound": mi,
@@ -193,7 +185,7 @@ def evaluate(
     }
     if test is not None and spec.categorical:
         q = q_outputs(D_real, test.images, output)
-        post = posterior(spec, q, fixed_std)
+        post = posterior(spec, q)
         # Label-free: Q's information about real images, I(c; x) ≈ H(E[p]) - E[H(p)].
         out["real_mi"] = {c.name: real_data_mi(post[c.name]) for c in spec.categorical}
         if test.labels is not None:
@@ -201,7 +193,7 @@ def evaluate(
             for key, fn in (("cluster_accuracy", cluster_accuracy), ("nmi", nmi), ("ari", ari), ("purity", purity)):
                 out[key] = {c.name: fn(post[c.name].argmax(1), labels) for c in spec.categorical}
     if disent_samples and test is not None and test.factors is not None and spec.codes:
-        out["disentanglement"] = disentanglement(D_real, spec, output, test, disent_samples, fixed_std=fixed_std,
+        out["disentanglement"] = disentanglement(D_real, spec, output, test, disent_samples,
                                                  metrics=disent_metrics)
     for k, v in list(out.items()):
         if isinstance(v, dict):

@@ -11,11 +11,17 @@ Text form (CLI, ``--set latent=...``), comma-separated items, order kept::
     unif2            two Uniform(-1, 1) codes
     unif1(-2:2)      one Uniform(-2, 2) code
     gauss2           two standard Gaussian codes
+    unif2:learned    Q scores these codes with its predicted std, exp(log-std) (the paper's text);
+                     without it (or with ``:fixed``) with std 1 (the authors' code, the default)
     ...@0.1          λ for the item's codes (default: 1 for categorical, 1 for continuous)
     noise62          62 noise dims, Uniform(-1, 1) (the authors' code)
     noise62:normal   62 noise dims, N(0, 1)
 
 Example: the MNIST preset is ``cat10,unif2,noise62``. Codes are named ``c1, c2, ...`` in order.
+
+Each code type owns what depends on it: its prior (support, centre, sampling, entropy), how G sees
+it, how Q scores it (the log-likelihood the MI term maximises and the posterior that ``encode``
+reports) and the range a traversal sweeps. Nothing outside this module asks which type a code is.
 """
 
 from __future__ import annotations
@@ -110,18 +116,40 @@ class Categorical:
     def to_input(self, value: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.one_hot(value, self.k).float()  # (n, k)
 
-    def log_prob(self, params: torch.Tensor, value: torch.Tensor, fixed_std: bool = False) -> torch.Tensor:
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """log Q(c|x) per sample from raw logits (B, k); cross-entropy on logits, no softmax first."""
         return -torch.nn.functional.cross_entropy(params.float(), value, reduction="none")
 
+    def posterior(self, params: torch.Tensor) -> torch.Tensor:
+        """Q's posterior from raw logits (B, k): the category probabilities (B, k)."""
+        return torch.softmax(params.float(), 1)
+
+    @property
+    def support(self) -> tuple[int, int]:
+        """The smallest and largest category index."""
+        return 0, self.k - 1
+
     def describe(self) -> str:
         return f"Cat({self.k})"
+
+
+STD_MODES = ("fixed", "learned")
 
 
 @dataclass(frozen=True)
 class _Continuous:
     lam: float = 1.0
     name: str = ""
+    # How Q's factored Gaussian is scored: "fixed" std = 1 (the authors' code; the default, since a
+    # learned std lets L_I grow without bound, docs/experiments.md) or "learned" std = exp(log-std)
+    # from Q's second output (the paper's text).
+    std: str = "fixed"
+
+    def _check(self) -> None:
+        _check_name(self.name)
+        _check_lambda(self.lam, f"code {self.name or '?'}")
+        if self.std not in STD_MODES:
+            raise SpecError(f"code {self.name or '?'}: std must be 'fixed' or 'learned', got {self.std!r}")
 
     @property
     def input_width(self) -> int:
@@ -138,15 +166,43 @@ class _Continuous:
     def to_input(self, value: torch.Tensor) -> torch.Tensor:
         return value.float().unsqueeze(1)  # (n, 1)
 
-    def log_prob(self, params: torch.Tensor, value: torch.Tensor, fixed_std: bool = False) -> torch.Tensor:
+    @property
+    def learned_std(self) -> bool:
+        return self.std == "learned"
+
+    def _log_std(self, params: torch.Tensor) -> torch.Tensor:
+        return params[:, 1] if self.learned_std else torch.zeros_like(params[:, 0])
+
+    def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """log of a factored Gaussian Q(c|x) = N(mean, std²) per sample; params (B, 2) = mean, log-std.
 
-        The std goes through ``exp`` as in the paper; ``fixed_std`` uses std = 1 as the authors' code.
+        With ``std="learned"`` the std is exp(log-std) as in the paper; with ``"fixed"`` it is 1, as
+        in the authors' code (Q's second output is then unused).
         """
         params = params.float()
         mean = params[:, 0]
-        log_std = torch.zeros_like(mean) if fixed_std else params[:, 1]
+        log_std = self._log_std(params)
         return -0.5 * ((value - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+
+    def posterior(self, params: torch.Tensor) -> torch.Tensor:
+        """Q's posterior from raw params (B, 2): (B, 2) mean and the std it is scored with."""
+        params = params.float()
+        return torch.stack([params[:, 0], torch.exp(self._log_std(params))], 1)
+
+    @property
+    def traversal_range(self) -> tuple[float, float]:
+        """What a traversal sweeps by default: past the prior's bulk on purpose, as in Fig. 2."""
+        raise NotImplementedError
+
+    @property
+    def centre(self) -> float:
+        """Where the code sits while another code is traversed."""
+        raise NotImplementedError
+
+    def keep_apart(self, a: torch.Tensor, b: torch.Tensor, gap: float) -> torch.Tensor:
+        """``b`` (n,) moved where needed so that |a - b| >= gap·(half the prior's width); InfoGAN-CR's
+        progressive gap. Codes without a bounded prior return ``b`` unchanged."""
+        return b
 
 
 @dataclass(frozen=True)
@@ -159,8 +215,7 @@ class Uniform(_Continuous):
     kind = "uniform"
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
-        _check_lambda(self.lam, f"code {self.name or '?'}")
+        self._check()
         for v in (self.lo, self.hi):
             if not _finite(v):
                 raise SpecError(f"code {self.name or '?'}: uniform bounds must be finite numbers, got {v!r}")
@@ -175,8 +230,33 @@ class Uniform(_Continuous):
         u = torch.rand(n, generator=generator, device=device)
         return self.lo + (self.hi - self.lo) * u
 
+    @property
+    def support(self) -> tuple[float, float]:
+        return self.lo, self.hi
+
+    @property
+    def centre(self) -> float:
+        return (self.lo + self.hi) / 2
+
+    @property
+    def traversal_range(self) -> tuple[float, float]:
+        # Unif(-1, 1) -> -2..2: half the width past each end, as the paper's Fig. 2 does.
+        half = (self.hi - self.lo) / 2
+        return self.lo - half, self.hi + half
+
+    def keep_apart(self, a: torch.Tensor, b: torch.Tensor, gap: float) -> torch.Tensor:
+        if gap <= 0:
+            return b
+        # reflect b away from a until |a - b| >= gap·(hi - lo)/2, staying inside [lo, hi]
+        step = gap * (self.hi - self.lo) / 2
+        d = b - a
+        moved = a + torch.where(d >= 0, 1.0, -1.0) * step
+        moved = torch.where(moved > self.hi, a - step, moved)
+        moved = torch.where(moved < self.lo, a + step, moved)
+        return torch.where(d.abs() < step, moved, b)
+
     def describe(self) -> str:
-        return f"Unif({self.lo:g}, {self.hi:g})"
+        return f"Unif({self.lo:g}, {self.hi:g})" + (", learned std" if self.learned_std else "")
 
 
 @dataclass(frozen=True)
@@ -186,17 +266,28 @@ class Gaussian(_Continuous):
     kind = "gaussian"
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
-        _check_lambda(self.lam, f"code {self.name or '?'}")
+        self._check()
 
     def entropy(self) -> float:
         return 0.5 * math.log(2 * math.pi * math.e)
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return -math.inf, math.inf
+
+    @property
+    def centre(self) -> float:
+        return 0.0
+
+    @property
+    def traversal_range(self) -> tuple[float, float]:
+        return -2.0, 2.0  # ±2 std
 
     def sample(self, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
         return torch.randn(n, generator=generator, device=device)
 
     def describe(self) -> str:
-        return "N(0, 1)"
+        return "N(0, 1)" + (", learned std" if self.learned_std else "")
 
 
 Code = Categorical | Uniform | Gaussian
@@ -319,8 +410,8 @@ class LatentSpec:
 
         Categorical code: row r sets the code to category r; each column is one draw of the noise
         and the other codes, shared down the column (``n`` columns).
-        Continuous code: columns sweep ``values`` (default -2..2 in 10 steps, past the training
-        range on purpose, as in Fig. 2); one noise draw is shared by every cell, the other
+        Continuous code: columns sweep ``values`` (default: the code's ``traversal_range`` in 10
+        steps, -2..2 for Unif(-1, 1), past the training range on purpose, as in Fig. 2); one noise draw is shared by every cell, the other
         continuous codes sit at their prior's centre, and row r sets the first categorical code to
         category r (without a categorical code, each row is its own noise draw, ``n`` rows).
 
@@ -335,7 +426,7 @@ class LatentSpec:
             codes = [v.repeat(rows) for v in base.codes]
             codes[i] = torch.arange(rows, device=device).repeat_interleave(cols)
             return Latents(noise, codes), rows, cols
-        vals = torch.linspace(-2, 2, 10) if values is None else torch.as_tensor(list(values), dtype=torch.float)
+        vals = torch.linspace(*code.traversal_range, 10) if values is None else torch.as_tensor(list(values), dtype=torch.float)
         if vals.ndim != 1 or len(vals) == 0 or not torch.isfinite(vals).all():
             raise SpecError(f"traversal values for {name} must be a non-empty list of finite numbers")
         cols = len(vals)
@@ -348,8 +439,7 @@ class LatentSpec:
             if j == i:
                 codes.append(vals.to(device).repeat(rows))
             elif c.continuous:
-                centre = (c.lo + c.hi) / 2 if isinstance(c, Uniform) else 0.0
-                codes.append(torch.full((rows * cols,), centre, device=device))
+                codes.append(torch.full((rows * cols,), c.centre, device=device))
             elif cats and c is cats[0]:
                 codes.append(torch.arange(rows, device=device).repeat_interleave(cols))
             else:
@@ -368,6 +458,8 @@ class LatentSpec:
                 s = "unif" if (c.lo, c.hi) == (-1.0, 1.0) else f"unif({c.lo:g}:{c.hi:g})"
             else:
                 s = "gauss"
+            if c.continuous and c.learned_std:
+                s += ":learned"
             if c.lam != 1.0:
                 s += f"@{c.lam!r}"
             if items and items[-1][0] == s:
@@ -379,7 +471,7 @@ class LatentSpec:
             if s.startswith("cat"):
                 out.append(f"{n}x{s}" if n > 1 else s)
             else:
-                kind, rest = (s[:4], s[4:]) if s.startswith("unif") else (s[:5], s[5:])
+                kind, rest = (s[:4], s[4:]) if s.startswith("unif") else (s[:5], s[5:])  # unif(..):learned@λ
                 out.append(f"{kind}{n}{rest}")
         noise = f"noise{self.noise_dim}" + (":normal" if self.noise_prior == "normal" else "")
         return ",".join(out + [noise])
@@ -406,7 +498,7 @@ class LatentSpec:
             if not m:
                 raise SpecError(
                     f"bad latent spec item {raw.strip()!r} in {text!r}; expected e.g. cat10, 3xcat20, unif2, "
-                    "unif1(-2:2), gauss2, unif2@0.1 or noise62[:normal]"
+                    "unif1(-2:2), gauss2, unif2@0.1, unif2:learned or noise62[:normal]"
                 )
             try:
                 codes += _item_codes(item, *m.groups())
@@ -468,13 +560,19 @@ class LatentSpec:
 _NOISE_RE = re.compile(r"noise(\d+)(?::(uniform|normal))?")
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
 _CODE_RE = re.compile(
-    rf"(?:(\d+)x)?(cat|unif|gauss)(\d+)?(?:\(({_NUM}):({_NUM})\))?(?:@({_NUM}))?"
+    rf"(?:(\d+)x)?(cat|unif|gauss)(\d+)?(?:\(({_NUM}):({_NUM})\))?(?::(fixed|learned))?(?:@({_NUM}))?"
+    r"(?::(fixed|learned))?"
 )
 
 
-def _item_codes(item: str, rep, kind, num, lo, hi, lam) -> list[Code]:
-    """The codes of one text item such as ``3xcat20`` or ``unif1(-2:2)@0.1`` (regex groups of _CODE_RE)."""
+def _item_codes(item: str, rep, kind, num, lo, hi, std, lam, std_after) -> list[Code]:
+    """The codes of one text item such as ``3xcat20`` or ``unif1(-2:2):learned@0.1`` (groups of _CODE_RE)."""
     lam_v = float(lam) if lam is not None else 1.0
+    if std and std_after:
+        raise SpecError("give the std mode once (unif2:learned@0.1)")
+    std = std or std_after
+    if kind == "cat" and std:
+        raise SpecError("categorical codes take no std mode")
     if kind == "cat":
         if num is None:
             raise SpecError("categorical needs a count, e.g. cat10")
@@ -492,9 +590,9 @@ def _item_codes(item: str, rep, kind, num, lo, hi, lam) -> list[Code]:
     if kind == "cat":
         return [Categorical(int(num), lam_v) for _ in range(count)]
     if kind == "unif":
-        bounds = (float(lo), float(hi)) if lo is not None else (-1.0, 1.0)
-        return [Uniform(lam_v, "", *bounds) for _ in range(count)]
-    return [Gaussian(lam_v) for _ in range(count)]
+        lo_v, hi_v = (float(lo), float(hi)) if lo is not None else (-1.0, 1.0)
+        return [Uniform(lam=lam_v, std=std or "fixed", lo=lo_v, hi=hi_v) for _ in range(count)]
+    return [Gaussian(lam=lam_v, std=std or "fixed") for _ in range(count)]
 
 
 def _fields_of(typ: type) -> list[str]:
