@@ -69,6 +69,7 @@ def _median_with_misses(values: list[float], n: int) -> float | None:
 
 
 def main() -> int:
+    from infogan.config import preset
     from infogan.study import train_seeds
 
     ap = argparse.ArgumentParser()
@@ -90,7 +91,8 @@ def main() -> int:
     if not a.collect_only:
         # the same launcher as `infogan study` (resumes runs that exist)
         sets = a.set + (["train.baseline=true"] if a.baseline else [])
-        walls = train_seeds("mnist", a.seeds, root, a.steps, a.parallel, sets, log=lambda m: print(m, file=sys.stderr))
+        cfg = preset("mnist").override(sets + ([f"train.steps={a.steps}"] if a.steps else []))
+        walls = train_seeds(cfg, a.seeds, root, a.steps, a.parallel, log=lambda m: print(m, file=sys.stderr))
     results = []
     for s in a.seeds:
         if (runs[s] / "metrics.jsonl").is_file():

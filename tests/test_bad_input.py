@@ -99,7 +99,7 @@ def edit_config(w, old, new):
 def relatent_both(w):
     crafted_ckpt(w, relatent)
     from infogan.config import Config
-    from infogan.train import run_config
+    from infogan.run import run_config
 
     cfg = run_config(w / "run").to_dict()
     cfg["latent"] = {"noise": 8, "noise_prior": "uniform", "codes": [{"kind": "categorical", "k": 5}]}

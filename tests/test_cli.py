@@ -92,3 +92,41 @@ def test_make_dsprites_refuses_to_overwrite(tmp_path):
     r = run_cli("data", "make-dsprites", "--out", out)
     assert r.returncode == 2 and "already exists" in r.stderr
     assert out.read_bytes() == b"keep"
+
+
+def test_config_flags_name_config_fields():
+    from dataclasses import fields
+
+    from infogan.cli import CONFIG_FLAGS
+    from infogan.config import Config
+
+    cfg = Config()
+    for flag, key in CONFIG_FLAGS.items():
+        sec, name = key.split(".")
+        assert name in {f.name for f in fields(getattr(cfg, sec))}, f"{flag} -> {key}"
+
+
+@pytest.mark.parametrize("argv,changed", [
+    (["eval", "r"], {}),
+    (["eval", "r", "--samples", "9", "--disent-samples", "0", "--device", "cpu"],
+     {"eval_samples": 9, "disent_samples": 0}),  # eval's --device is where eval runs, not train.device
+    (["study"], {}),
+    (["study", "--steps", "7", "--disent-samples", "5"], {"steps": 7, "disent_samples": 5}),
+    (["train", "--seed", "3", "--baseline", "--device", "cpu"], {"seed": 3, "baseline": True, "device": "cpu"}),
+    (["bench", "--steps", "3", "--batch-size", "8"], {"batch_size": 8}),  # bench's --steps: timed steps
+])
+def test_flag_defaults_come_from_the_config(argv, changed):
+    from dataclasses import replace
+
+    from infogan.cli import _with_flags, build_parser
+    from infogan.config import preset
+
+    cfg = replace(preset("mnist"), train=replace(preset("mnist").train, eval_samples=123, disent_samples=45))
+    got = _with_flags(cfg, build_parser().parse_args(argv))
+    assert got.train == replace(cfg.train, **changed)
+
+
+def test_resume_refuses_flags_that_would_change_the_run(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path), "--seed", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "only --steps, --device, --data-dir may be given" in err and len(err.strip().splitlines()) == 1

@@ -38,7 +38,7 @@ def sync_api():
 
 @pytest.fixture
 def explorer_url(tiny_run):
-    from infogan.cli import load_model
+    from infogan.run import load_model
     from infogan.explore import Explorer, make_server
 
     cfg, G, _, path, step = load_model(tiny_run)

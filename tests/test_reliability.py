@@ -25,7 +25,7 @@ import torch
 from helpers import write_tiny_mnist
 
 from infogan import checkpoint as ckpt
-from infogan.train import truncate_metrics
+from infogan.run import truncate_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_CLI = Path(__file__).with_name("slow_write_cli.py")

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,35 @@ def test_selection_and_summary():
     acc = summ["table"]["cluster_accuracy/c1"]
     assert acc["max"] == 0.9 and acc["min"] == 0.3 and acc["mean"] == pytest.approx(2 / 3)
     assert summ["selected"]["real_mi"]["metrics"]["cluster_accuracy/c1"] == 0.9
+
+
+@pytest.mark.slow
+def test_study_trains_seeds_in_worker_processes_and_resumes(tmp_path, isolated_cache):
+    from helpers import write_tiny_mnist
+
+    from infogan.config import preset
+    from infogan.run import Run
+    from infogan.study import run_study
+
+    write_tiny_mnist(tmp_path / "data")
+    cfg = preset("mnist").override([f"data.data_dir={tmp_path / 'data'}", "data.download=false", "data.verify=false",
+                                    "train.steps=2", "train.batch_size=16", "train.log_every=1", "train.ckpt_every=1",
+                                    "train.eval_every=0", "train.eval_samples=32", "train.device=cpu",
+                                    "latent=cat4,unif1,noise8"])
+    root, lines = tmp_path / "study", []
+    summary = run_study(cfg, [0, 1], root, parallel=2, log=lines.append)
+    assert sorted(summary["wall_s"]) == [0, 1] and summary["preset"] == "mnist" and summary["seeds"] == [0, 1]
+    assert (root / "study.md").read_text().startswith("# Study: mnist, seeds 0, 1")
+    assert json.loads((root / "study.json").read_text())["seeds"] == [0, 1]
+    for s in (0, 1):
+        run = Run(root / f"seed{s}")
+        assert run.step() == 2 and run.config.train.seed == s and run.config.train.threads >= 1
+        assert run.read_eval()["step"] == 2
+        assert "training " in (root / f"seed{s}.log").read_text()
+    # a second study over the same root trains nothing; a longer one resumes each run with its config
+    lines.clear()
+    assert run_study(cfg, [0, 1], root, log=lines.append)["wall_s"] == {}
+    assert lines[:2] == ["seed 0: already trained", "seed 1: already trained"]
+    run_study(cfg, [1], root, steps=3, log=lines.append)
+    assert Run(root / "seed1").step() == 3 and Run(root / "seed0").step() == 2
+    assert "resuming " in (root / "seed1.log").read_text()

@@ -24,7 +24,7 @@ from safetensors.torch import save as st_save
 from .fsutil import atomic_write, file_digest, remove_stale_tmp  # re-exported: ckpt.atomic_write
 
 FORMAT = "infogan-checkpoint-1"
-_NAME = re.compile(r"step_(\d{9})\.safetensors")
+_NAME = re.compile(r"step_(\d{9,})\.safetensors")  # save() zero-pads the step to 9 digits
 
 
 class CheckpointError(RuntimeError):
@@ -103,12 +103,24 @@ def save(ckpt_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
     return path
 
 
+def checkpoint_step(path: str | Path) -> int:
+    """The training step a checkpoint file holds, from its name ``step_<step>.safetensors``.
+
+    Raises:
+        CheckpointError: the name is not a checkpoint's.
+    """
+    m = _NAME.fullmatch(Path(path).name)
+    if m is None:
+        raise CheckpointError(f"{path} is not a checkpoint file name (expected step_<9+ digits>.safetensors)")
+    return int(m.group(1))
+
+
 def list_checkpoints(ckpt_dir: Path) -> list[Path]:
-    """Checkpoint files, oldest first."""
+    """Checkpoint files, oldest step first (by the step number, not the name)."""
     ckpt_dir = Path(ckpt_dir)
     if not ckpt_dir.is_dir():
         return []
-    return sorted(p for p in ckpt_dir.iterdir() if _NAME.fullmatch(p.name))
+    return sorted((p for p in ckpt_dir.iterdir() if _NAME.fullmatch(p.name)), key=checkpoint_step)
 
 
 def has_complete(ckpt_dir: Path) -> bool:

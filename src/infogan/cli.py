@@ -13,8 +13,12 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 class UserError(Exception):
@@ -26,188 +30,109 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .config import ConfigError
     from .data import DataError
     from .latent import SpecError
+    from .run import RunError
 
-    return (UserError, ConfigError, SpecError, DataError, CheckpointError)
+    return (UserError, ConfigError, SpecError, DataError, CheckpointError, RunError)
 
 
-# ---- helpers ----------------------------------------------------------------------------------
+# ---- config flags -----------------------------------------------------------------------------
 
-def _resolve_config(args) -> Config:  # noqa: F821
+# The flags that stand for a config key. A command's flags from this table are applied over its
+# config (a preset, a --config file or a run's saved config) before --set, so --set wins; a flag
+# not given leaves the config's value, so each of these defaults comes from the config.
+CONFIG_FLAGS = {
+    "--steps": "train.steps",
+    "--seed": "train.seed",
+    "--baseline": "train.baseline",
+    "--device": "train.device",
+    "--data-dir": "data.data_dir",
+    "--batch-size": "train.batch_size",
+    "--samples": "train.eval_samples",
+    "--disent-samples": "train.disent_samples",
+}
+
+
+def _config_flag(parser: argparse.ArgumentParser, flag: str, help: str, **kwargs) -> None:
+    """Add ``flag`` (a key of CONFIG_FLAGS) to a command; ``kwargs`` as for ``add_argument``."""
+    key = CONFIG_FLAGS[flag]
+    parser.add_argument(flag, help=f"{help} (config {key}; default: the config's)", **kwargs)
+    parser.set_defaults(config_flags=(*(parser.get_default("config_flags") or ()), flag))
+
+
+def _flag_value(args, flag: str):
+    """The value given for a config flag, or None when it was not given."""
+    v = getattr(args, flag[2:].replace("-", "_"))
+    return None if v is False else v
+
+
+def _with_flags(cfg: Config, args) -> Config:
+    """``cfg`` with the config flags of this command that were given (see CONFIG_FLAGS)."""
+    for flag in getattr(args, "config_flags", ()):
+        v = _flag_value(args, flag)
+        if v is not None:
+            sec, key = CONFIG_FLAGS[flag].split(".")
+            cfg = replace(cfg, **{sec: replace(getattr(cfg, sec), **{key: v})})
+    return cfg
+
+
+def _resolve_config(args) -> Config:
     from .config import load_toml, preset
 
     cfg = load_toml(args.config) if args.config else preset(args.preset or "mnist")
     if args.config and args.preset and args.preset != cfg.preset:
         raise UserError(f"--preset {args.preset} disagrees with preset {cfg.preset!r} in {args.config}")
-    t = cfg.train
-    if args.steps is not None:
-        t = replace(t, steps=args.steps)
-    if args.seed is not None:
-        t = replace(t, seed=args.seed)
-    if args.baseline:
-        t = replace(t, baseline=True)
-    if args.device:
-        t = replace(t, device=args.device)
-    cfg = replace(cfg, train=t)
-    if args.data_dir:
-        cfg = replace(cfg, data=replace(cfg.data, data_dir=args.data_dir))
-    return cfg.override(args.set or [])
-
-
-def _load_data(cfg, need_train: bool = True):
-    """(train, test) stores of a config's data set; test is None where the data has no test split."""
-    from .config import image_shape
-    from .data import load_dataset
-
-    d = cfg.data
-    opts = {}
-    if d.name in ("celeba", "chairs", "faces", "folder"):
-        c, h, _ = image_shape(cfg)
-        opts = {"size": h, "channels": c, "on_bad": d.on_bad}
-    if not d.verify and d.name in ("mnist", "fashion-mnist", "svhn", "dsprites", "celeba"):
-        opts["verify"] = False  # your own files under the official names
-    load = lambda split: load_dataset(d.name, split, d.data_dir or None, d.download, **opts)
-    splits = ("train", "test") if d.name in ("mnist", "fashion-mnist", "svhn", "celeba", "dsprites") else ("train", None)
-    if d.name == "celeba" and not _celeba_has_index(d.data_dir):
-        # a bare img_align_celeba without a partition file: train on all of it, no held-out split
-        print("note: no CelebA split index found; training on every image, no test split", file=sys.stderr)
-        splits = ("all", None)
-    train = load(splits[0]) if need_train else None
-    test = load(splits[1]) if splits[1] else None
-    return train, test
-
-
-def _celeba_has_index(data_dir: str) -> bool:
-    from .data.celeba import find_index
-
-    try:
-        return find_index(data_dir or None) is not None
-    except Exception:
-        return True  # let the loader report the problem itself
-
-
-def load_model(run_dir: str | Path, device: str = "cpu"):
-    """(config, G, D, checkpoint path) of a run, models rebuilt from the saved config, eval mode."""
-    from .checkpoint import CheckpointError
-    from .nets import build_for
-    from .train import load_run, resolve_device
-
-    cfg, state, path = load_run(run_dir)
-    device = resolve_device(device)
-    image_shape = _image_shape(cfg, state)
-    G, D = build_for(cfg.model, cfg.latent, image_shape)
-    try:
-        G.load_state_dict(state["G"])
-        # For inference D carries BN statistics of real images (see infogan.evaluate).
-        D.load_state_dict({**state["D"], **state.get("D_bn_real", {})})
-    except (RuntimeError, ValueError) as e:  # tensors that do not fit the config the checkpoint names
-        raise CheckpointError(f"{path}: weights do not match its config ({_brief(e)})") from None
-    G.to(device).eval()
-    D.to(device).eval()
-    return cfg, G, D, path, int(state["step"])
-
-
-def _image_shape(cfg, state) -> tuple[int, int, int]:
-    shape = state.get("image_shape")
-    if isinstance(shape, list) and len(shape) == 3 and all(isinstance(x, int) and 1 <= x <= 4096 for x in shape):
-        return tuple(shape)
-    raise UserError(f"checkpoint image_shape {shape!r} is not (C, H, W); it was written by an incompatible version")
-
-
-def _brief(e: BaseException, limit: int = 240) -> str:
-    """An exception's message on one line, cut to ``limit`` characters (torch's can run to pages)."""
-    s = " ".join(str(e).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return _with_flags(cfg, args).override(args.set or [])
 
 
 # ---- commands ---------------------------------------------------------------------------------
 
 def cmd_train(args) -> int:
     from . import dist
-    from .train import Trainer, load_run, resolve_device, run_config, truncate_metrics, with_steps
-
-    if dist.launched():  # torchrun: join the group first so that ranks agree before touching files
-        dist.setup(resolve_device(args.device or "auto"))
+    from .api import train_run
+    from .config import RESUME_MAY_CHANGE
+    from .run import is_run_dir, run_config
 
     if args.resume:
-        from . import checkpoint as ckpt
-
-        if args.config or args.preset or args.set or args.seed is not None or args.baseline or args.run_dir:
-            raise UserError("--resume continues a run with its saved config; only --steps (new total), --device "
-                            "and --data-dir may be given")
+        may = [f for f, key in CONFIG_FLAGS.items() if f in args.config_flags and key in RESUME_MAY_CHANGE]
+        others = [f for f in args.config_flags if f not in may and _flag_value(args, f) is not None]
+        if args.config or args.preset or args.set or args.run_dir or others:
+            raise UserError(f"--resume continues a run with its saved config; only {', '.join(may)} may be given "
+                            "(--steps: the new total)")
         run_dir = Path(args.resume)
-        try:
-            cfg, state, path = load_run(run_dir)
-        except ckpt.NoCheckpoint:
-            # Killed before its first checkpoint was complete: the run is its config.toml, from step 0.
-            cfg, state, path = run_config(run_dir), None, None
-        cfg = with_steps(cfg, args.steps)
-        if args.device:
-            cfg = replace(cfg, train=replace(cfg.train, device=args.device))
-        if args.data_dir:
-            cfg = replace(cfg, data=replace(cfg.data, data_dir=args.data_dir))
-        done = int(state["step"]) if state else 0
-        if cfg.train.steps < done:
-            raise UserError(f"--steps {cfg.train.steps} is below the checkpoint's step {done}; give a total >= {done}")
-        train, test = _load_data(cfg)
-        want = _image_shape(cfg, state) if state else tuple(train.image_shape)
-        if tuple(train.image_shape) != want:
-            raise UserError(f"data {cfg.data.name} has images {tuple(train.image_shape)} but the checkpoint expects {want}")
-        trainer = Trainer(cfg, run_dir, train, test, progress=not args.no_progress)
-        if state:
-            try:
-                trainer.load_state(state)
-            except (RuntimeError, ValueError, KeyError, TypeError) as e:
-                raise ckpt.CheckpointError(f"{path}: weights do not match its config ({_brief(e)})") from None
-        if dist.is_main():
-            # From here on this process is the run's one writer: clean up after a writer that was killed.
-            ckpt.remove_stale_tmp(run_dir / "checkpoints")
-            truncate_metrics(run_dir, trainer.step_count)
-            origin = f"{path.name} (step {trainer.step_count})" if path else "step 0 (no checkpoint was completed)"
-            print(f"resuming {run_dir} from {origin} to step {cfg.train.steps}", file=sys.stderr)
-        dist.barrier()  # no rank starts (and writes) before rank 0 has cleaned up
+        cfg = _with_flags(run_config(run_dir), args)
     else:
         cfg = _resolve_config(args)
         name = f"{cfg.preset}{'-baseline' if cfg.train.baseline else ''}-seed{cfg.train.seed}"
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / name
-        if run_dir.exists() and not run_dir.is_dir():
-            raise UserError(f"--run-dir {run_dir} is a file; give a new or empty directory")
-        exists = run_dir.exists() and any(run_dir.iterdir())
-        dist.barrier()  # every rank has looked before rank 0 creates anything
-        if exists:
-            raise UserError(f"run directory {run_dir} already exists and is not empty; continue it with "
-                            f"--resume {run_dir} or choose another --run-dir")
-        train, test = _load_data(cfg)
-        trainer = Trainer(cfg, run_dir, train, test, progress=not args.no_progress)
-        if dist.is_main():
-            print(f"training {cfg.preset}: {cfg.latent.describe()} -> {run_dir}", file=sys.stderr)
     try:
-        result = trainer.fit()
+        result = train_run(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"stopped; continue with: infogan train --resume {run_dir}", file=sys.stderr)
+        hint = f"; continue with: infogan train --resume {run_dir}" if is_run_dir(run_dir) else ""
+        print(f"stopped{hint}", file=sys.stderr)
         return 130
     if dist.is_main():
-        print(json.dumps({"run_dir": str(run_dir), "step": trainer.step_count, **result}, indent=1))
+        print(json.dumps(result, indent=1))
     return 0
 
 
 def cmd_eval(args) -> int:
+    from .api import load_data
     from .evaluate import evaluate
-
-    if args.samples is not None and args.samples < 1:
-        raise UserError(f"--samples must be >= 1, got {args.samples}")
-    cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
-    _, test = _load_data(cfg, need_train=False)
-    res = {"step": step, "checkpoint": path.name,
-           **evaluate(G, D, cfg.latent, G.output, test, args.samples or cfg.train.eval_samples, cfg.train.fixed_std,
-                      args.disent_samples, confusion=True)}
-    if cfg.data.name in ("mnist", "fashion-mnist", "svhn") and test is not None and not args.no_quality:
-        res["sample_quality"] = _sample_quality(cfg, G, test, args.samples or cfg.train.eval_samples)
-    from .checkpoint import atomic_write
-
-    atomic_write(Path(args.run) / "eval.json", (json.dumps(res, indent=1) + "\n").encode())
     from .report import write_report
+    from .run import Run
 
-    write_report(args.run)  # adds the category × label tables from eval.json
+    run = Run(args.run)
+    cfg, G, D, path, step = run.load_model(args.device or "cpu")
+    cfg = _with_flags(cfg, args)  # --samples, --disent-samples; the run's config where not given
+    n = cfg.train.eval_samples
+    _, test = load_data(cfg, need_train=False)
+    res = {"step": step, "checkpoint": path.name,
+           **evaluate(G, D, cfg.latent, G.output, test, n_samples=n, disent_samples=cfg.train.disent_samples,
+                      confusion=True)}
+    if cfg.data.name in ("mnist", "fashion-mnist", "svhn") and test is not None and not args.no_quality:
+        res["sample_quality"] = _sample_quality(cfg, G, test, n)
+    run.write_eval(res)
+    write_report(run.path)  # adds the category × label tables from eval.json
     if args.json:
         print(json.dumps(res, indent=1))
     else:
@@ -231,11 +156,12 @@ def _sample_quality(cfg, G, test, n: int) -> dict:
     data set's labelled training split (cached after the first call)."""
     import torch
 
+    from .api import load_data
     from .data.store import to_float
     from .domain import sample_quality, train_classifier
     from .figures import generate
 
-    train, _ = _load_data(cfg, need_train=True)
+    train, _ = load_data(cfg, need_train=True)
     clf = train_classifier(train, log=lambda m: print(m, file=sys.stderr))
     n = min(n, len(test))
     fake = to_float(generate(G, cfg.latent, cfg.latent.sample(n, torch.Generator().manual_seed(777))), "sigmoid")
@@ -256,9 +182,10 @@ def _out_path(out: str | None, default: Path, force: bool, scale: int = 1) -> Pa
 
 def cmd_sample(args) -> int:
     from .figures import sample_grid
+    from .run import load_model
     from .viz import save_png
 
-    cfg, G, D, path, step = load_model(args.run)
+    cfg, G, *_ = load_model(args.run)
     if not 1 <= args.rows <= 64 or not 1 <= args.cols <= 64:
         raise UserError(f"--rows/--cols must be in 1..64, got {args.rows}x{args.cols}")
     out = _out_path(args.out, Path(args.run) / "samples" / f"sample_seed{args.seed}.png", args.force, args.scale)
@@ -271,13 +198,14 @@ def cmd_traverse(args) -> int:
     import torch
 
     from .figures import traversal_grid
+    from .run import load_model
     from .viz import save_png
 
-    cfg, G, D, path, step = load_model(args.run)
+    cfg, G, *_ = load_model(args.run)
     code = cfg.latent.code(args.code)
     values = None
     if code.continuous:
-        lo, hi = args.range
+        lo, hi = args.range if args.range is not None else code.traversal_range
         if not lo < hi:
             raise UserError(f"--range needs LO < HI, got {lo} {hi}")
         if not 2 <= args.steps <= 64:
@@ -292,8 +220,9 @@ def cmd_traverse(args) -> int:
 def cmd_encode(args) -> int:
     from .data.images import list_images, load_images
     from .evaluate import posterior, q_outputs
+    from .run import load_model
 
-    cfg, G, D, path, step = load_model(args.run)
+    cfg, G, D, *_ = load_model(args.run)
     out = Path(args.out)
     if out.exists() and not args.force:
         raise UserError(f"{out} already exists; pass --force to overwrite it")
@@ -304,7 +233,7 @@ def cmd_encode(args) -> int:
     for i in range(0, len(files), 256):
         chunk = files[i : i + 256]
         q = q_outputs(D, load_images(chunk, shape), G.output)
-        post = posterior(cfg.latent, q, cfg.train.fixed_std)
+        post = posterior(cfg.latent, q)
         for j, f in enumerate(chunk):
             row = {"file": str(f)}
             for c in cfg.latent.codes:
@@ -331,8 +260,7 @@ def cmd_explore(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
-    cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
-    explorer = Explorer(G, cfg.latent, run=Path(args.run).resolve().name, step=step, checkpoint=path.name)
+    explorer = Explorer.from_run(args.run, args.device or "cpu")
     try:
         server = make_server(explorer, args.host, args.port)
     except OSError as e:
@@ -341,7 +269,7 @@ def cmd_explore(args) -> int:
     if server.server_address[0] not in ("127.0.0.1", "::1"):
         print(f"warning: listening on {args.host}: anyone who can reach this machine can use the explorer",
               file=sys.stderr)
-    print(f"exploring {args.run} (step {step}) at {server.url} (Ctrl-C stops)", file=sys.stderr)
+    print(f"exploring {args.run} (step {explorer.step}) at {server.url} (Ctrl-C stops)", file=sys.stderr)
     print(server.url, flush=True)
     try:
         server.serve_forever()
@@ -353,7 +281,7 @@ def cmd_explore(args) -> int:
 
 
 def cmd_cluster(args) -> int:
-    from .explore.cluster import cluster_folder
+    from .explore.cluster import cluster_run
 
     folder, out = Path(args.folder), Path(args.out)
     if not folder.is_dir():
@@ -362,11 +290,8 @@ def cmd_cluster(args) -> int:
         raise UserError(f"{out} already exists and is not empty; pass --force to write into it")
     if not 1 <= args.per_sheet <= 1024:
         raise UserError(f"--per-sheet must be in 1..1024, got {args.per_sheet}")
-    cfg, G, D, path, step = load_model(args.run, args.device or "cpu")
-    if not cfg.latent.categorical:
-        raise UserError(f"{args.run} has no categorical code to cluster by (latent {cfg.latent.to_text()})")
-    res = cluster_folder(D, cfg.latent, G.image_shape, G.output, folder, out, per_sheet=args.per_sheet,
-                         labels_from_subfolders=args.labels_from_subfolders, fixed_std=cfg.train.fixed_std)
+    res = cluster_run(args.run, folder, out, args.device or "cpu", per_sheet=args.per_sheet,
+                      labels_from_subfolders=args.labels_from_subfolders)
     print(f"{res['n_images']} images of {folder} -> {out}" + (f" ({len(res['skipped'])} unreadable, skipped)" if res["skipped"] else ""))
     for name, sizes in res["sizes"].items():
         extra = ""
@@ -378,7 +303,7 @@ def cmd_cluster(args) -> int:
 
 def cmd_report(args) -> int:
     from .report import write_report
-    from .train import is_run_dir
+    from .run import is_run_dir
 
     if not is_run_dir(Path(args.run)):
         raise UserError(f"{args.run} is not a run directory (no config.toml and checkpoints/)")
@@ -404,11 +329,7 @@ def cmd_bench(args) -> int:
     from .bench import bench
     from .config import preset
 
-    cfg = preset(args.preset).override(args.set or [])
-    t = replace(cfg.train, device=args.device or cfg.train.device)
-    if args.batch_size:
-        t = replace(t, batch_size=args.batch_size)
-    cfg = replace(cfg, train=t)
+    cfg = _with_flags(preset(args.preset), args).override(args.set or [])
     if args.steps < 1 or args.warmup < 0:
         raise UserError(f"--steps must be >= 1 and --warmup >= 0, got {args.steps} and {args.warmup}")
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
@@ -435,13 +356,14 @@ def cmd_study(args) -> int:
     from .config import preset
     from .study import run_study
 
-    preset(args.preset)  # fail early on an unknown preset
     if args.seeds < 1 or args.parallel < 1:
         raise UserError(f"--seeds and --parallel must be >= 1, got {args.seeds} and {args.parallel}")
+    # the seeds' config; --samples and --disent-samples also size the study's final evaluation
+    cfg = _with_flags(preset(args.preset), args).override(args.set or [])
     root = Path(args.root or f"runs/study-{args.preset}")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    summary = run_study(args.preset, seeds, root, args.steps, args.parallel, args.set or [],
-                        args.samples, log=lambda m: print(m, file=sys.stderr), disent_samples=args.disent_samples)
+    summary = run_study(cfg, seeds, root, parallel=args.parallel, steps=args.steps,
+                        log=lambda m: print(m, file=sys.stderr))
     print((root / "study.md").read_text())
     if args.json:
         print(json.dumps({k: summary[k] for k in ("table", "selected")}, indent=1, default=str))
@@ -475,23 +397,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", help="preset name (default mnist); see `infogan presets`")
     t.add_argument("--config", help="TOML config file (a run's config.toml works)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. train.steps=2000 or latent=cat10,unif2,noise62")
-    t.add_argument("--steps", type=int, help="total training steps")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--baseline", action="store_true", help="regular GAN with a Q head: G gets no MI gradient")
+    _config_flag(t, "--steps", "total training steps", type=int)
+    _config_flag(t, "--seed", "seed of weights, data order and latents", type=int)
+    _config_flag(t, "--baseline", "regular GAN with a Q head: G gets no MI gradient", action="store_true")
     t.add_argument("--run-dir", help="run directory (default runs/<preset>-seed<S>)")
     t.add_argument("--resume", metavar="DIR", help="continue DIR from its last good checkpoint")
-    t.add_argument("--data-dir", help="folder with the data set's files")
-    t.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    _config_flag(t, "--data-dir", "folder with the data set's files")
+    _config_flag(t, "--device", "cpu, cuda, cuda:N or auto")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a run's latest checkpoint")
     e.add_argument("run")
     e.add_argument("--json", action="store_true")
-    e.add_argument("--samples", type=int, help="fresh samples for L_I (default: train.eval_samples)")
-    e.add_argument("--disent-samples", type=int, default=10000,
-                   help="data sets with ground-truth factors: training points of the disentanglement metrics "
-                        "(disentanglement_lib default 10000; 0 skips them)")
+    _config_flag(e, "--samples", "fresh samples for L_I", type=int)
+    _config_flag(e, "--disent-samples", "data sets with ground-truth factors: training points of the "
+                 "disentanglement metrics (disentanglement_lib uses 10000; 0 skips them)", type=int)
     e.add_argument("--no-quality", action="store_true",
                    help="skip the sample-quality metrics (Fréchet distance, class coverage)")
     e.add_argument("--device")
@@ -509,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--cols", type=int, default=10)
         else:
             s.add_argument("--code", required=True, help="code name, e.g. c2")
-            s.add_argument("--range", type=float, nargs=2, default=(-2.0, 2.0), metavar=("LO", "HI"))
+            s.add_argument("--range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                           help="values to sweep (default: the code's traversal range, -2 2 for Unif(-1, 1))")
             s.add_argument("--steps", type=int, default=10, help="columns of a continuous traversal")
         s.set_defaults(func=func)
 
@@ -547,8 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--preset", default="mnist")
     b.add_argument("--steps", type=int, default=30, help="timed steps per loop")
     b.add_argument("--warmup", type=int, default=5)
-    b.add_argument("--batch-size", type=int)
-    b.add_argument("--device")
+    _config_flag(b, "--batch-size", "global batch size", type=int)
+    _config_flag(b, "--device", "cpu, cuda, cuda:N or auto")
     b.add_argument("--set", action="append", metavar="KEY=VALUE")
     b.add_argument("--no-reference", action="store_true", help="skip the eager reference loop")
     b.add_argument("--json", action="store_true")
@@ -559,11 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--preset", default="mnist")
     st.add_argument("--seeds", type=int, default=5, help="number of seeds")
     st.add_argument("--first-seed", type=int, default=0)
-    st.add_argument("--steps", type=int)
+    _config_flag(st, "--steps", "total training steps of each seed", type=int)
     st.add_argument("--parallel", type=int, default=1, help="runs trained at once (each gets cpu_count/P threads)")
     st.add_argument("--root", help="study directory (default runs/study-<preset>)")
-    st.add_argument("--samples", type=int, default=10000, help="fresh samples for L_I")
-    st.add_argument("--disent-samples", type=int, default=10000, help="training points of the disentanglement metrics")
+    _config_flag(st, "--samples", "fresh samples for L_I", type=int)
+    _config_flag(st, "--disent-samples", "training points of the disentanglement metrics", type=int)
     st.add_argument("--set", action="append", metavar="KEY=VALUE")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_study)

@@ -3,65 +3,67 @@ and Fig. 2 (traversals), with the numbers. Regenerated from the run directory al
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import tomllib
-
+from .checkpoint import CheckpointError
+from .config import Config
+from .run import read_eval, read_metrics, run_config
 from .viz import plot_curves
 
-
-def read_metrics(run_dir: Path) -> tuple[list[dict], list[dict]]:
-    """(training log rows, evaluation rows) of metrics.jsonl; lines cut by a kill are skipped."""
-    rows, evals = [], []
-    p = Path(run_dir) / "metrics.jsonl"
-    if p.is_file():
-        for line in p.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if "event" in r:
-                continue
-            (evals if "eval" in r else rows).append(r)
-    return rows, evals
+__all__ = ["find_baseline", "read_metrics", "write_report"]
 
 
-def _config(run_dir: Path) -> dict:
+def _config(run_dir: Path) -> Config | None:
+    """The run's config, or None when config.toml is missing or broken (the report says less then)."""
     try:
-        return tomllib.loads((Path(run_dir) / "config.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
+        return run_config(run_dir)
+    except CheckpointError:
+        return None
 
 
-def find_baseline(run_dir: Path) -> Path | None:
-    """A sibling run of the same preset and latent spec trained with ``--baseline``."""
+def find_baseline(run_dir: str | Path) -> Path | None:
+    """A sibling run of the same preset and latent spec trained with ``--baseline``.
+
+    Args:
+        run_dir: a run trained without ``--baseline``.
+
+    Returns:
+        The first such sibling directory by name, or None.
+    """
     run_dir = Path(run_dir).resolve()
     me = _config(run_dir)
-    if not me or me.get("train", {}).get("baseline"):
+    if me is None or me.train.baseline:
         return None
     for sib in sorted(run_dir.parent.iterdir()):
         if sib == run_dir or not sib.is_dir():
             continue
         c = _config(sib)
-        if c.get("train", {}).get("baseline") and c.get("preset") == me.get("preset") and c.get("latent") == me.get("latent"):
+        if c is not None and c.train.baseline and c.preset == me.preset and c.latent == me.latent:
             return sib
     return None
 
 
 def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Path:
+    """Regenerate ``report.md`` and its figures from the run directory alone.
+
+    Args:
+        run_dir: the run.
+        baseline: a ``--baseline`` run to draw in Fig. 1 (default: a sibling found by :func:`find_baseline`).
+
+    Returns:
+        The path of report.md.
+    """
     run_dir = Path(run_dir)
     cfg = _config(run_dir)
     rows, evals = read_metrics(run_dir)
-    codes = cfg.get("latent", {}).get("codes", [])
-    names = [c.get("name") for c in codes]
-    cat_names = [c.get("name") for c in codes if c.get("kind") == "categorical"]
+    names = [c.name for c in cfg.latent.codes] if cfg else []
+    cat_names = [c.name for c in cfg.latent.categorical] if cfg else []
     base_dir = Path(baseline) if baseline else find_baseline(run_dir)
     base_rows = read_metrics(base_dir)[0] if base_dir else []
     figs = run_dir / "report"
     lines = [f"# InfoGAN run `{run_dir.name}`", ""]
-    is_base = cfg.get("train", {}).get("baseline", False)
-    lines.append(f"Preset `{cfg.get('preset', '?')}`" + (" trained as the **baseline** (regular GAN with a Q head)" if is_base else "") + ".")
+    is_base = cfg.train.baseline if cfg else False
+    lines.append(f"Preset `{cfg.preset if cfg else '?'}`" + (" trained as the **baseline** (regular GAN with a Q head)" if is_base else "") + ".")
     lines.append("")
     if evals:
         last = evals[-1]
@@ -102,8 +104,8 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
     if trav:
         lines += ["## Fig. 2: traversals", "",
                   "Categorical code: each row one category, each column one draw of noise. Continuous code: "
-                  "columns sweep the code from -2 to 2 (training range -1..1), rows follow the first categorical "
-                  "code, noise fixed.", ""]
+                  "columns sweep the code's traversal range (its prior's range and half as much again at each "
+                  "end, as in the paper's Fig. 2), rows follow the first categorical code, noise fixed.", ""]
         for n, p in trav:
             lines += [f"### {n}", "", f"![{n}]({p.relative_to(run_dir)})", ""]
     if (run_dir / "samples" / "latest.png").is_file():
@@ -117,11 +119,8 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
 
 def _confusion_section(run_dir: Path) -> list[str]:
     """Category × label tables from ``eval.json`` (written by ``infogan eval``), if present."""
-    try:
-        ev = json.loads((run_dir / "eval.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return []
-    conf = ev.get("confusion") if isinstance(ev, dict) else None
+    ev = read_eval(run_dir)
+    conf = ev.get("confusion") if ev else None
     if not isinstance(conf, dict) or not conf:
         return []
     lines = [f"## Which labels each category holds (test images, `infogan eval` at step {ev.get('step', '?')})", "",

@@ -15,74 +15,116 @@ comparing the selected run's labelled metrics with the study's mean and best):
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .api import load_data, train_run
+from .config import Config
+from .run import Run
+
 CRITERIA = ("real_mi", "mi_gap", "centrality")
 
 
+def _train_seed(cfg: Config | None, run_dir: str, resume: bool, log_path: str) -> float:
+    """Worker process: train (or resume) one seed's run with its output going to ``log_path``.
+
+    Returns:
+        Wall seconds.
+    """
+    t0 = time.time()
+    with open(log_path, "a") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        train_run(cfg, run_dir, resume=resume, progress=False, log=lambda m: print(m, file=sys.stderr, flush=True))
+    return time.time() - t0
+
+
 def train_seeds(
-    preset: str, seeds: list[int], root: Path, steps: int | None, parallel: int, sets: list[str],
+    cfg: Config, seeds: list[int], root: Path, steps: int | None = None, parallel: int = 1,
     log: Callable[[str], None] = print,
 ) -> dict[int, float]:
-    """Train each seed as a normal ``infogan train`` run under ``root``; resume runs that exist.
+    """Train each seed of ``cfg`` as a run ``root/seed<S>``, ``parallel`` at a time in worker processes.
 
-    Returns wall seconds per seed trained here.
+    A run that exists is resumed with its saved config (to ``steps`` when given) and one that has
+    reached its total is left as it is. Each worker gets ``cpu_count // parallel`` torch threads
+    unless ``cfg`` sets train.threads; its output goes to ``root/seed<S>.log``.
+
+    Args:
+        cfg: the config of new runs (its train.seed is replaced by each seed).
+        seeds: the seeds; root: the study directory.
+        steps: the total to train existing runs to (None: each run's own train.steps).
+        parallel: runs trained at once.
+        log: receives one line per seed started and finished.
+
+    Returns:
+        Wall seconds per seed trained here.
+
+    Raises:
+        RuntimeError: a seed failed (after the seeds still running have finished; pending ones are
+            not started).
     """
     root.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // max(parallel, 1))
-    pending, active, walls = list(seeds), {}, {}
-    while pending or active:
-        while pending and len(active) < parallel:
-            s = pending.pop(0)
-            run = root / f"seed{s}"
-            if _finished(run, steps):
-                log(f"seed {s}: already trained")
+    threads = cfg.train.threads or max(1, (os.cpu_count() or 1) // max(parallel, 1))
+    jobs = {}
+    for s in seeds:
+        run = Run(root / f"seed{s}")
+        if _finished(run, steps):
+            log(f"seed {s}: already trained")
+            continue
+        if (run.path / "config.toml").is_file():
+            saved = run.config
+            job = (saved if steps is None else replace(saved, train=replace(saved.train, steps=steps)), True)
+        else:
+            job = (replace(cfg, train=replace(cfg.train, seed=s, threads=threads)), False)
+        jobs[s] = job
+    walls: dict[int, float] = {}
+    if not jobs:
+        return walls
+    failed: list[str] = []
+    # spawn: a fresh interpreter per worker (no forked torch thread pools or signal handlers)
+    with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for s, (run_cfg, resume) in jobs.items():
+            run_dir = root / f"seed{s}"
+            log(f"seed {s}: {'resuming' if resume else 'training'} {run_dir} to step {run_cfg.train.steps} "
+                f"(log {root / f'seed{s}.log'})")
+            futures[pool.submit(_train_seed, run_cfg, str(run_dir), resume, str(root / f"seed{s}.log"))] = s
+        for fut in as_completed(futures):
+            s = futures[fut]
+            try:
+                walls[s] = fut.result()
+            except Exception as e:  # noqa: BLE001 (reported with its seed once the others are done)
+                if not failed:
+                    for other in futures:
+                        other.cancel()  # seeds not started yet
+                failed.append(f"seed {s} failed ({type(e).__name__}: {' '.join(str(e).split())}); "
+                              f"see {root / f'seed{s}.log'}")
+                log(failed[-1])
                 continue
-            if (run / "checkpoints").is_dir():
-                cmd = ["train", "--resume", str(run)] + (["--steps", str(steps)] if steps else [])
-            else:
-                cmd = ["train", "--preset", preset, "--seed", str(s), "--run-dir", str(run), "--set",
-                       f"train.threads={threads}"] + (["--steps", str(steps)] if steps else [])
-                for kv in sets:
-                    cmd += ["--set", kv]
-            logf = open(root / f"seed{s}.log", "a")
-            log(f"seed {s}: infogan {' '.join(cmd)}")
-            active[s] = (subprocess.Popen([sys.executable, "-m", "infogan.cli", *cmd, "--no-progress"],
-                                          stdout=logf, stderr=subprocess.STDOUT), time.time(), logf)
-        time.sleep(2)
-        for s, (p, t0, logf) in list(active.items()):
-            if p.poll() is not None:
-                logf.close()
-                walls[s] = time.time() - t0
-                del active[s]
-                if p.returncode != 0:
-                    raise RuntimeError(f"seed {s} failed (status {p.returncode}); see {root / f'seed{s}.log'}")
-                log(f"seed {s}: done in {walls[s]:.0f} s")
+            log(f"seed {s}: done in {walls[s]:.0f} s")
+    if failed:
+        raise RuntimeError("; ".join(failed))
     return walls
 
 
-def _finished(run: Path, steps: int | None) -> bool:
-    from .checkpoint import list_checkpoints
-
-    ck = list_checkpoints(run / "checkpoints")
-    if not ck:
+def _finished(run: Run, steps: int | None) -> bool:
+    """Whether ``run`` has a good checkpoint at ``steps`` (None: its own train.steps) or beyond."""
+    if not run.exists():
         return False
-    last = int(ck[-1].name[5:14])
-    if steps is None:
-        import tomllib
-
-        steps = tomllib.loads((run / "config.toml").read_text())["train"]["steps"]
-    return last >= steps
+    done = run.step()
+    if done is None:
+        return False
+    return done >= (steps if steps is not None else run.config.train.steps)
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -116,22 +158,31 @@ def agreement(a: dict[str, np.ndarray], b: dict[str, np.ndarray], spec) -> float
 
 def evaluate_runs(runs: dict[int, Path], n_samples: int, log: Callable[[str], None] = print,
                   disent_samples: int = 10000) -> tuple[dict, dict]:
-    """(eval results per seed, posteriors on the real test images per seed)."""
-    from .cli import _load_data, load_model
+    """Evaluate each run's newest good checkpoint; each result is also written as its eval.json.
+
+    Args:
+        runs: seed -> run directory.
+        n_samples: fresh samples for L_I; disent_samples: training points of the disentanglement
+            metrics (data sets with ground-truth factors; 0 skips them).
+
+    Returns:
+        (eval results per seed, posteriors on the real test images per seed).
+    """
     from .evaluate import evaluate, posterior, q_outputs
 
     results, posts = {}, {}
     test = None
-    for s, run in runs.items():
-        cfg, G, D, path, step = load_model(run)
+    for s, path in runs.items():
+        run = Run(path)
+        cfg, G, D, _, step = run.load_model()
         if test is None:
-            _, test = _load_data(cfg, need_train=False)
-        res = {"step": step, **evaluate(G, D, cfg.latent, G.output, test, n_samples, cfg.train.fixed_std,
-                                        disent_samples)}
-        (run / "eval.json").write_text(json.dumps(res, indent=1) + "\n")
+            _, test = load_data(cfg, need_train=False)
+        res = {"step": step, **evaluate(G, D, cfg.latent, G.output, test, n_samples=n_samples,
+                                        disent_samples=disent_samples)}
+        run.write_eval(res)
         results[s] = res
         if test is not None and cfg.latent.categorical:  # only centrality reads them (categorical codes)
-            posts[s] = posterior(cfg.latent, q_outputs(D, test.images, G.output), cfg.train.fixed_std)
+            posts[s] = posterior(cfg.latent, q_outputs(D, test.images, G.output))
         log(f"seed {s}: evaluated at step {step}")
     return results, posts
 
@@ -196,19 +247,29 @@ def write_table(summary: dict[str, Any], path: Path, title: str) -> Path:
     return path
 
 
-def run_study(preset: str, seeds: list[int], root: Path, steps: int | None = None, parallel: int = 1,
-              sets: list[str] | None = None, n_samples: int = 10000, log: Callable[[str], None] = print,
-              disent_samples: int = 10000) -> dict:
-    walls = train_seeds(preset, seeds, root, steps, parallel, sets or [], log)
-    runs = {s: root / f"seed{s}" for s in seeds}
-    results, posts = evaluate_runs(runs, n_samples, log, disent_samples)
-    from .cli import load_model
+def run_study(cfg: Config, seeds: list[int], root: Path, parallel: int = 1, steps: int | None = None,
+              log: Callable[[str], None] = print) -> dict:
+    """Train every seed of ``cfg`` (see :func:`train_seeds`), evaluate each, select without labels,
+    and write ``study.json`` and ``study.md`` into ``root``.
 
-    spec = load_model(runs[seeds[0]])[0].latent
+    Args:
+        cfg: the seeds' config; its train.eval_samples and train.disent_samples also size the
+            final evaluation of every seed.
+        seeds: the seeds; root: the study directory; parallel: runs trained at once.
+        steps: the total to train existing runs to (None: each run's own train.steps).
+        log: receives progress lines.
+
+    Returns:
+        The summary (as in study.json): per-seed metrics, the table, each criterion's selection.
+    """
+    walls = train_seeds(cfg, seeds, root, steps, parallel, log)
+    runs = {s: root / f"seed{s}" for s in seeds}
+    results, posts = evaluate_runs(runs, cfg.train.eval_samples, log, cfg.train.disent_samples)
+    spec = Run(runs[seeds[0]]).config.latent
     summary = summarise(results, select(results, posts, spec))
     summary["wall_s"] = walls
-    summary["preset"] = preset
+    summary["preset"] = cfg.preset
     summary["seeds"] = seeds
     (root / "study.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
-    write_table(summary, root / "study.md", f"Study: {preset}, seeds {', '.join(map(str, seeds))}")
+    write_table(summary, root / "study.md", f"Study: {cfg.preset}, seeds {', '.join(map(str, seeds))}")
     return summary

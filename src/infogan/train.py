@@ -22,7 +22,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,13 @@ import torch
 from . import checkpoint as ckpt
 from . import dist
 from .augment import random_affine
-from .config import Config, ConfigError, config_diff, load_toml, validate_data
+from .config import Config, ConfigError, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents, Uniform
 from .losses import d_loss, g_loss, mi_loss, paired_mi, real_balance, real_mi
 from .nets import build_classifier, build_for
+from .run import truncate_metrics
 
 
 def resolve_device(name: str) -> torch.device:
@@ -485,69 +485,3 @@ def _tensorboard(logdir: Path, log: Callable[[str], Any]):
         log(f"warning: no TensorBoard event files ({e}); pip install tensorboard")
         return None
     return SummaryWriter(logdir)
-
-
-# ---- run directories --------------------------------------------------------------------------
-
-def is_run_dir(path: Path) -> bool:
-    return (Path(path) / "config.toml").is_file() and (Path(path) / "checkpoints").is_dir()
-
-
-def load_run(run_dir: str | os.PathLike, device: str = "cpu") -> tuple[Config, dict, Path]:
-    """(config, checkpoint state, checkpoint path) of a run's newest good checkpoint.
-
-    Raises CheckpointError when ``run_dir`` is not a run, when no checkpoint verifies (NoCheckpoint
-    when none was ever completed), or when the checkpoint does not belong to the run: its config
-    differs from the run's config.toml beyond ``config.RESUME_MAY_CHANGE``.
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        what = "is a file, not a run directory" if run_dir.exists() else "does not exist"
-        raise ckpt.CheckpointError(f"run directory {run_dir} {what}")
-    if not (run_dir / "config.toml").is_file():
-        raise ckpt.CheckpointError(f"{run_dir} is not a run directory (no config.toml)")
-    run_cfg = run_config(run_dir)
-    path, state = ckpt.load_latest(run_dir / "checkpoints", warn=lambda m: print(m, file=sys.stderr))
-    missing = sorted({"config", "step", "image_shape", "G", "D", "opt_g", "opt_d", "rng"} - set(state))
-    if missing:
-        raise ckpt.CheckpointError(f"{path} is not an infogan training checkpoint (no {', '.join(missing)})")
-    try:
-        cfg = Config.from_dict(state["config"])
-    except ConfigError as e:
-        raise ckpt.CheckpointError(f"{path} holds a config this version does not accept ({e})") from None
-    diff = config_diff(run_cfg, cfg)
-    if diff:
-        raise ckpt.CheckpointError(
-            f"{path} does not belong to run {run_dir}: {diff[0]} (config.toml) but {diff[1]} (checkpoint); "
-            f"remove the checkpoint or resume the run it came from"
-        )
-    return cfg, state, path
-
-
-def run_config(run_dir: Path) -> Config:
-    """The config.toml of a run, as a Config; CheckpointError when it cannot be read."""
-    try:
-        return load_toml(Path(run_dir) / "config.toml")
-    except ConfigError as e:
-        raise ckpt.CheckpointError(f"{run_dir} has a broken config.toml ({e})") from None
-
-
-def truncate_metrics(run_dir: Path, step: int) -> None:
-    """Drop metrics.jsonl lines past ``step`` (written after the checkpoint a resume starts from)."""
-    p = Path(run_dir) / "metrics.jsonl"
-    for stale in Path(run_dir).glob(".metrics.jsonl.tmp*"):  # a truncation that was killed
-        stale.unlink(missing_ok=True)
-    if not p.is_file():
-        return
-    keep = []
-    for line in p.read_text().splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-    ckpt.atomic_write(p, ("\n".join(keep) + "\n" if keep else "").encode())
-
-
-def with_steps(cfg: Config, steps: int | None) -> Config:
-    return cfg if steps is None else replace(cfg, train=replace(cfg.train, steps=steps))

@@ -25,6 +25,7 @@ from ..evaluate import posterior, q_outputs
 from ..fsutil import atomic_open, atomic_write
 from ..latent import LatentSpec
 from ..metrics import cluster_accuracy, purity
+from ..run import load_model
 from ..viz import grid, save_png
 
 
@@ -75,13 +76,12 @@ def cluster_folder(
     out: str | os.PathLike,
     per_sheet: int = 64,
     labels_from_subfolders: bool = False,
-    fixed_std: bool = False,
     batch: int = 256,
 ) -> dict:
     """Cluster every image under ``folder`` by each categorical code of ``spec``; write into ``out``.
 
     Args:
-        D: the discriminator with Q's head (from ``cli.load_model``); output: G's output kind.
+        D: the discriminator with Q's head (from ``run.load_model``); output: G's output kind.
         image_shape: (C, H, W) the model was trained on; images are centre-cropped and resized to it.
         per_sheet: thumbnails per contact sheet (the most probable members of the category).
         labels_from_subfolders: the first subfolder of each image is its class; adds purity and
@@ -109,7 +109,7 @@ def cluster_folder(
         if not ok:
             continue
         kept += [start + i for i in ok]
-        post = posterior(spec, q_outputs(D, imgs, output), fixed_std)
+        post = posterior(spec, q_outputs(D, imgs, output))
         for c in cats:
             pred[c.name].append(post[c.name].argmax(1))
             prob[c.name].append(post[c.name].max(1))
@@ -159,3 +159,23 @@ def cluster_folder(
         res["accuracy"] = {c.name: cluster_accuracy(pred_a[c.name], y) for c in cats}
     atomic_write(out / "summary.json", (json.dumps(res, indent=1) + "\n").encode())
     return res
+
+
+def cluster_run(run_dir: str | os.PathLike, folder: str | os.PathLike, out: str | os.PathLike,
+                device: str = "cpu", **options) -> dict:
+    """:func:`cluster_folder` with the Q of a run's newest good checkpoint.
+
+    Args:
+        run_dir: the run; device: where Q runs (cpu, cuda, cuda:N, auto).
+        folder, out, **options: as for :func:`cluster_folder` (per_sheet, labels_from_subfolders, batch).
+
+    Returns:
+        The result of :func:`cluster_folder`.
+
+    Raises:
+        CheckpointError: the run cannot be loaded. DataError: its latent has no categorical code.
+    """
+    m = load_model(run_dir, device)
+    if not m.config.latent.categorical:
+        raise DataError(f"{run_dir} has no categorical code to cluster by (latent {m.config.latent.to_text()})")
+    return cluster_folder(m.D, m.config.latent, m.G.image_shape, m.G.output, folder, out, **options)

@@ -21,12 +21,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import socket
 import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,7 +36,8 @@ import torch
 from PIL import Image
 
 from ..figures import generate
-from ..latent import Latents, LatentSpec, Uniform
+from ..latent import Latents, LatentSpec
+from ..run import load_model
 from ..viz import grid
 
 # Request limits. They bound the work and memory one request can cause.
@@ -46,7 +49,6 @@ MAX_SCALE = 16  # nearest-neighbour enlargement of a PNG
 MAX_SIDE = 4096  # pixels along either side of a PNG
 MAX_ABS_VALUE = 100.0  # |continuous code value|; far past any prior, still finite
 MAX_SEED = 2**32 - 1
-SLIDER_RANGE = (-2.0, 2.0)  # past the usual training range on purpose, as in the paper's Fig. 2
 
 _STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
            "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -105,17 +107,29 @@ class Explorer:
         self.image_shape = tuple(G.image_shape)  # (C, H, W)
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu") -> Explorer:
+        """An explorer over the generator of a run's newest good checkpoint.
+
+        Args:
+            run_dir: the run directory; device: cpu, cuda, cuda:N or auto.
+
+        Raises:
+            CheckpointError: the run or its checkpoint cannot be used (one line naming it).
+        """
+        m = load_model(run_dir, device)
+        return cls(m.G, m.config.latent, run=Path(run_dir).resolve().name, step=m.step, checkpoint=m.checkpoint.name)
+
     # ---- what the page needs -------------------------------------------------------------------
     def info(self) -> dict:
         codes = []
         for c in self.spec.codes:
             if c.continuous:
-                train = [c.lo, c.hi] if isinstance(c, Uniform) else None
-                lo, hi = SLIDER_RANGE
-                if train:  # a wider training range widens the slider
-                    lo, hi = min(lo, train[0]), max(hi, train[1])
+                # the slider sweeps the code's traversal range (past its training range on purpose,
+                # as in the paper's Fig. 2); a bounded prior is marked under it
+                train = list(c.support) if all(math.isfinite(v) for v in c.support) else None
                 codes.append({"name": c.name, "kind": c.kind, "prior": c.describe(), "train_range": train,
-                              "slider": [lo, hi], "default": self._centre(c)})
+                              "slider": list(c.traversal_range), "default": c.centre})
             else:
                 codes.append({"name": c.name, "kind": c.kind, "prior": f"Cat({c.k})", "k": c.k, "default": 0})
         return {
@@ -127,10 +141,6 @@ class Explorer:
                        "max_steps": MAX_STEPS, "max_scale": MAX_SCALE, "max_side": MAX_SIDE,
                        "max_abs_value": MAX_ABS_VALUE, "max_seed": MAX_SEED},
         }
-
-    @staticmethod
-    def _centre(c) -> float:
-        return (c.lo + c.hi) / 2 if isinstance(c, Uniform) else 0.0
 
     # ---- requests ------------------------------------------------------------------------------
     def image_png(self, req: dict) -> bytes:
@@ -154,8 +164,8 @@ class Explorer:
         rows = _int(req, "rows", 1, 1, MAX_ROWS)
         if code.continuous:
             steps = _int(req, "steps", 10, 2, MAX_STEPS)
-            lo = _float(req.get("lo", SLIDER_RANGE[0]), "lo")
-            hi = _float(req.get("hi", SLIDER_RANGE[1]), "hi")
+            lo = _float(req.get("lo", code.traversal_range[0]), "lo")
+            hi = _float(req.get("hi", code.traversal_range[1]), "hi")
             if not lo < hi:
                 raise _bad(f"a traversal needs lo < hi, got {lo:g} and {hi:g}")
             sweep = torch.linspace(lo, hi, steps).tolist()
@@ -219,7 +229,7 @@ class Explorer:
         codes = []
         for c in self.spec.codes:
             if c.continuous:
-                codes.append(torch.full((n,), float(values.get(c.name, self._centre(c)))))
+                codes.append(torch.full((n,), float(values.get(c.name, c.centre))))
             else:
                 codes.append(torch.full((n,), int(values.get(c.name, 0)), dtype=torch.long))
         return Latents(noise, codes)

@@ -1,0 +1,123 @@
+"""Entry points shared by the command line and the multi-seed study: load the data a config names,
+and train a config into a run directory (or resume one). ``infogan train`` is :func:`train_run`
+plus argv parsing; ``infogan study`` calls it once per seed in worker processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from . import checkpoint as ckpt
+from . import dist
+from .config import RESUME_MAY_CHANGE, Config, config_diff, image_shape
+from .data import DataError, ImageStore, load_splits
+from .run import RunError, checkpoint_image_shape, load_run, run_config, truncate_metrics, weights_error
+from .train import Trainer, resolve_device
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def load_data(
+    cfg: Config, need_train: bool = True, log: Callable[[str], None] = _stderr
+) -> tuple[ImageStore | None, ImageStore | None]:
+    """The training and held-out stores of a config's data set.
+
+    Args:
+        cfg: the config; its ``[data]`` section names the set, ``image_shape(cfg)`` its image size.
+        need_train: False loads only the held-out split (the training store is None).
+        log: receives notes, e.g. that CelebA without a split index trains on every image.
+
+    Returns:
+        (train, test); test is None where the data has no held-out split.
+    """
+    return load_splits(cfg.data, image_shape(cfg), need_train, log)
+
+
+def train_run(
+    cfg: Config | None,
+    run_dir: str | os.PathLike,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = _stderr,
+) -> dict:
+    """Train ``cfg`` into a new run directory, or continue ``run_dir`` from its newest good checkpoint.
+
+    Under ``torchrun`` every rank calls this; rank 0 writes the files.
+
+    Args:
+        cfg: a new run's config. With ``resume``: None continues with the checkpoint's config; a
+            config may change only ``config.RESUME_MAY_CHANGE`` (train.steps as the new total,
+            train.device, data.data_dir) and must equal the run's config otherwise.
+        run_dir: a new or empty directory; with ``resume``, an existing run (a run killed before its
+            first checkpoint was complete starts again from step 0 with its config.toml).
+        resume: continue ``run_dir`` instead of starting it.
+        progress: show a progress bar.
+        log: receives the one-line messages (training / resuming / notes).
+
+    Returns:
+        {"run_dir", "step", and the last evaluation's metrics}.
+
+    Raises:
+        RunError, CheckpointError, ConfigError, DataError: one line naming the bad value. A
+        KeyboardInterrupt (Ctrl-C, SIGTERM) arrives after a checkpoint at a step boundary.
+    """
+    run_dir = Path(run_dir)
+    if resume:
+        wanted = cfg if cfg is not None else run_config(run_dir)
+        if dist.launched():  # torchrun: join the group first so that ranks agree before touching files
+            dist.setup(resolve_device(wanted.train.device))
+        try:
+            saved, state, path = load_run(run_dir)
+        except ckpt.NoCheckpoint:
+            # Killed before its first checkpoint was complete: the run is its config.toml, from step 0.
+            saved, state, path = run_config(run_dir), None, None
+        if cfg is not None:
+            diff = config_diff(saved, cfg)
+            if diff:
+                raise RunError(f"a resume of {run_dir} may change only {', '.join(RESUME_MAY_CHANGE)}; it has "
+                               f"{diff[0]}, not {diff[1]}")
+        cfg = cfg if cfg is not None else saved
+        done = int(state["step"]) if state else 0
+        if cfg.train.steps < done:
+            raise RunError(f"--steps {cfg.train.steps} (train.steps) is below the checkpoint's step {done}; "
+                           f"give a total >= {done}")
+        train, test = load_data(cfg, log=log)
+        want = checkpoint_image_shape(state, path) if state else tuple(train.image_shape)
+        if tuple(train.image_shape) != want:
+            raise DataError(f"data {cfg.data.name} has images {tuple(train.image_shape)} but the checkpoint "
+                            f"expects {want}")
+        trainer = Trainer(cfg, run_dir, train, test, progress=progress)
+        if state:
+            try:
+                trainer.load_state(state)
+            except (RuntimeError, ValueError, KeyError, TypeError) as e:
+                raise weights_error(path, e) from None
+        if dist.is_main():
+            # From here on this process is the run's one writer: clean up after a writer that was killed.
+            ckpt.remove_stale_tmp(run_dir / "checkpoints")
+            truncate_metrics(run_dir, trainer.step_count)
+            origin = f"{path.name} (step {trainer.step_count})" if path else "step 0 (no checkpoint was completed)"
+            log(f"resuming {run_dir} from {origin} to step {cfg.train.steps}")
+        dist.barrier()  # no rank starts (and writes) before rank 0 has cleaned up
+    else:
+        if cfg is None:
+            raise RunError(f"a new run in {run_dir} needs a config")
+        if dist.launched():
+            dist.setup(resolve_device(cfg.train.device))
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunError(f"run directory {run_dir} is a file; give a new or empty directory")
+        exists = run_dir.exists() and any(run_dir.iterdir())
+        dist.barrier()  # every rank has looked before rank 0 creates anything
+        if exists:
+            raise RunError(f"run directory {run_dir} already exists and is not empty; continue it with "
+                           f"--resume {run_dir} (train_run(..., resume=True)) or choose another directory")
+        train, test = load_data(cfg, log=log)
+        trainer = Trainer(cfg, run_dir, train, test, progress=progress)
+        if dist.is_main():
+            log(f"training {cfg.preset}: {cfg.latent.describe()} -> {run_dir}")
+    result = trainer.fit()
+    return {"run_dir": str(run_dir), "step": trainer.step_count, **result}
