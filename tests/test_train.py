@@ -11,6 +11,9 @@ from infogan.train import Trainer
 
 
 def _grads(cfg, tmp_path):
+    # One forward serves both players under the simultaneous update, so each term's gradient path
+    # can be isolated (under the alternating update G's gradient also depends on the D step).
+    cfg = replace(cfg, train=replace(cfg.train, update="simultaneous"))
     tr = Trainer(cfg, tmp_path, synthetic_store(), progress=False)
     tr.step()
     g = {n: p.grad.clone() for n, p in tr.G.named_parameters()}

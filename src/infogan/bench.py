@@ -124,9 +124,11 @@ def peak_rss_mib() -> float:
 
 def bench(
     cfg: Config, steps: int = 30, warmup: int = 5, blocks: int = 3, reference: bool = True,
-    plain_gan: bool = True, shape: tuple[int, int, int] | None = None, log: Callable[[str], None] = print,
+    plain_gan: bool = True, other_update: bool = True, shape: tuple[int, int, int] | None = None,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Time the trainer's step (and the reference loop and a plain GAN) in one process.
+    """Time the trainer's step (and the reference loop, a plain GAN and the trainer with the other
+    ``train.update`` scheme) in one process.
 
     Timed blocks of ``steps // blocks`` steps alternate between the loops; each loop's time is
     the median block. Returns a JSON-ready dict.
@@ -148,6 +150,12 @@ def bench(
         gan_spec = LatentSpec(cfg.latent.input_dim, (), cfg.latent.noise_prior)
         gan = Trainer(replace(cfg, latent=gan_spec), tmp, store, progress=False)
         loops["plain_gan"] = gan.step
+    if other_update:
+        from .config import UPDATES
+
+        other = next(u for u in UPDATES if u != cfg.train.update)
+        loops[f"update_{other}"] = Trainer(replace(cfg, train=replace(cfg.train, update=other)), tmp, store,
+                                           progress=False).step
     if reference:
         loops["reference"] = ReferenceLoop(cfg, store, device).step
     for name, step in loops.items():
@@ -170,6 +178,7 @@ def bench(
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "batch_size": B,
+        "update": cfg.train.update,
         "steps_timed": per_block * blocks,
         "ms_per_step": ms["infogan"],
         "images_per_s": 1000 * B / ms["infogan"],
@@ -182,6 +191,9 @@ def bench(
     if "reference" in ms:
         out["reference_ms_per_step"] = ms["reference"]
         out["speedup_vs_reference"] = ms["reference"] / ms["infogan"]
+    other = [k for k in ms if k.startswith("update_")]
+    if other:
+        out["ms_per_step_by_update"] = {cfg.train.update: ms["infogan"], other[0][len("update_"):]: ms[other[0]]}
     if "plain_gan" in ms:
         out["plain_gan_ms_per_step"] = ms["plain_gan"]
         out["mi_overhead_percent"] = 100 * (ms["infogan"] / ms["plain_gan"] - 1)

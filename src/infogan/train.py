@@ -1,12 +1,15 @@
 """The Trainer: the InfoGAN game of eq. 6, periodic evaluation, checkpoints and exact resume.
 
-One training step (``Trainer.step``), reading top to bottom:
+The trainer only orchestrates; the objective (``losses.build_objective``) says which views of a
+batch its terms need and what each adds to L_D and L_G. One training step (``Trainer.step``) with
+``train.update = "alternating"``, as the authors' code (openai/InfoGAN runs the discriminator trainer,
+then the generator trainer, each with freshly sampled codes):
   1. sample codes c ~ P(c) and noise z, and a real batch from the in-memory uint8 store
-  2. one G forward; one D trunk forward per batch half (real, fake) giving D logits and Q params
-  3. losses: L_D = BCE(real→1, fake→0) + Σ λ_i·(−E log Q(c_i|x));  L_G = BCE(fake→1) + same MI term
-  4. gradients from that one forward: D/Q params from L_D; G params from L_G (G's gradient is
-     taken through the same D forward, so D/Q and G update simultaneously, as the authors' graph does)
-  5. Adam steps
+  2. D/Q step: G(z, c) without a graph; the D-side views through D; L_D; backward into D/Q; Adam
+  3. G step: fresh (z, c); G forward; the G-side views through the *updated* D; L_G; backward
+     into G only; Adam
+With ``"simultaneous"`` one G forward and one set of views serve both losses, and both players step
+from it (fewer passes, not the authors' scheme).
 
 All randomness comes from one ``torch.Generator`` (data indices and latents), saved in every
 checkpoint with the weights, the optimizer moments and the step, so a resumed run on CPU equals an
@@ -33,8 +36,8 @@ from .augment import random_affine
 from .config import Config, ConfigError, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
-from .latent import Latents, Uniform
-from .losses import d_loss, g_loss, mi_loss, paired_mi, real_balance, real_mi
+from .latent import Latents
+from .losses import VIEWS, Views, build_objective
 from .nets import build_classifier, build_for
 from .run import truncate_metrics
 
@@ -103,6 +106,8 @@ class Trainer:
         self.recoveries = 0
         self.d_params = list(self.D.parameters())
         self.g_params = list(self.G.parameters())
+        self.h_params: list[torch.nn.Parameter] = []
+        self.objective = build_objective(cfg)
         # InfoGAN-CR: a separate classifier H sees a pair of images whose codes agree in one
         # coordinate and predicts which; G and H both minimise its cross-entropy.
         self.H = self.opt_h = None
@@ -186,105 +191,122 @@ class Trainer:
             lat = Latents(lat.noise.to(self.device, non_blocking=True), [v.to(self.device, non_blocking=True) for v in lat.codes])
         return lat
 
-    def step(self) -> dict[str, torch.Tensor]:
-        t = self.cfg.train
-        B = self.local_batch
-        # 1. sample codes and a real batch
-        lat = self.sample_latents(B)
-        idx = torch.randint(len(self.data), (B,), generator=self.gen).to(self.device)
-        real = to_float(self.data.images[idx], self.output)  # (B, C, H, W)
-        # 2. one G forward, one D/Q forward per batch half
+    def real_batch(self, n: int) -> torch.Tensor:
+        idx = torch.randint(len(self.data), (n,), generator=self.gen).to(self.device)
+        return to_float(self.data.images[idx], self.output)  # (n, C, H, W)
+
+    def views(self, names: tuple[str, ...], lat: Latents, real: torch.Tensor, fake: torch.Tensor,
+              detach_q: bool = False) -> Views:
+        """D/Q outputs for the named views (see ``losses.VIEWS``); ``detach_q`` stops Q's gradient at
+        the trunk for the views of generated images (``train.mi_to_trunk=false``)."""
+        t, B = self.cfg.train, len(lat)
+        v = Views(lat)
         with self.autocast():
-            fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
-            if t.joint_bn:  # real and fake halves in one forward: shared batch-norm statistics
-                d_both, q_both = self.D_run(torch.cat([real, fake]), detach_q=not t.mi_to_trunk)
-                (d_real, d_fake), (q_real, q) = d_both.split(B), q_both.split(B)
+            if t.joint_bn and "fake" in names:  # real and fake in one forward: shared batch-norm statistics
+                d_both, q_both = self.D_run(torch.cat([real, fake]), detach_q=detach_q)
+                (v.d["real"], v.d["fake"]), (v.q["real"], v.q["fake"]) = d_both.split(B), q_both.split(B)
             else:
-                d_real, q_real = self.D_run(real)
-                d_fake, q = self.D_run(fake, detach_q=not t.mi_to_trunk)  # (B,), (B, q_dim)
-        # 3. losses (eq. 6): the MI term enters both players' losses
-        mi, parts = mi_loss(self.spec, q, lat, t.fixed_std)
-        loss_d = d_loss(d_real, d_fake) + mi
-        if t.real_mi_weight > 0:  # beyond the paper: Q's information about real images (label-free)
-            rmi, rparts = real_mi(self.spec, q_real)
-            loss_d = loss_d - t.real_mi_weight * rmi
-            parts = {**parts, **{f"real/{k}": v for k, v in rparts.items()}}
-        if t.real_balance_weight > 0:  # beyond the paper: Q's real-image category marginal = P(c)
-            rbal, bparts = real_balance(self.spec, q_real)
-            loss_d = loss_d + t.real_balance_weight * rbal
-            parts = {**parts, **{f"balance/{k}": v for k, v in bparts.items()}}
-        if t.cat_invariance > 0 and self.spec.categorical:  # beyond the paper: categories survive small warps
+                if "real" in names:
+                    v.d["real"], v.q["real"] = self.D_run(real)
+                if "fake" in names:
+                    v.d["fake"], v.q["fake"] = self.D_run(fake, detach_q=detach_q)  # (B,), (B, q_dim)
+        # The warps draw from the run's generator (fake first), so a run stays exactly repeatable.
+        if "fake_warped" in names:
             warped = random_affine(fake, self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
             with self.autocast():
-                _, q_warp = self.D_run(warped, detach_q=not t.mi_to_trunk)
-            inv, iparts = mi_loss(self.spec, q_warp, lat, t.fixed_std, categorical_only=True)
-            mi = mi + t.cat_invariance * inv
-            loss_d = loss_d + t.cat_invariance * inv
-            parts = {**parts, **{f"warped/{k}": v for k, v in iparts.items()}}
-        if t.real_consistency > 0 and self.spec.categorical:  # beyond the paper: IIC on real images
-            warped_real = random_affine(real, self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
+                v.d["fake_warped"], v.q["fake_warped"] = self.D_run(warped, detach_q=detach_q)
+        if "real_warped" in names:
+            warped = random_affine(real, self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
             with self.autocast():
-                _, q_real_warp = self.D_run(warped_real)
-            cons, cparts = paired_mi(self.spec, q_real, q_real_warp)
-            loss_d = loss_d - t.real_consistency * cons
-            parts = {**parts, **{f"consistency/{k}": v for k, v in cparts.items()}}
-        loss_g = g_loss(d_fake) + (0.0 if t.baseline else self.mi_factor() * mi)
-        # 4. gradients from the one forward: G's through the image, D/Q's from L_D
-        grad_fake = torch.autograd.grad(loss_g, fake, retain_graph=True)[0]
-        self.opt_d.zero_grad(set_to_none=True)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_d.backward(inputs=self.d_params)
-        fake.backward(grad_fake, inputs=self.g_params)
-        out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
-        if self.H is not None:  # 4b. InfoGAN-CR: its gradient adds to G's, and trains H
-            loss_cr, acc_cr = self.cr_loss(B)
-            self.opt_h.zero_grad(set_to_none=True)
-            (t.cr_weight * loss_cr).backward(inputs=self.g_params + self.h_params)
-            self.opt_h.step()
-            out.update({"cr/loss": loss_cr.detach(), "cr/accuracy": acc_cr})
-        # 5. updates
-        self.opt_d.step()
-        self.opt_g.step()
+                v.d["real_warped"], v.q["real_warped"] = self.D_run(warped)
+        if "pairs" in names:
+            v.pairs = self.cr_logits(B)
+        return v
+
+    def step(self) -> dict[str, torch.Tensor]:
+        """One update of D/Q and G (``train.update``): "alternating" as the authors' code (a D/Q
+        step, then a G step with fresh codes against the updated D/Q) or "simultaneous" (both from
+        one forward)."""
+        if self.cfg.train.update == "simultaneous":
+            out = self._step_simultaneous()
+        else:
+            out = self._step_alternating()
         self.step_count += 1
-        out.update({(k if "/" in k else f"mi/{k}"): v for k, v in parts.items()})
         return out
 
-    def mi_factor(self) -> float:
-        """Weight of the MI term in G's loss at this step: 1, or with ``train.mi_warmup`` = N, 0 for the
-        first N/2 steps and then a linear ramp to 1 at step N (Q and D always get the full term)."""
-        n = self.cfg.train.mi_warmup
-        return 1.0 if n <= 0 else min(1.0, max(0.0, 2.0 * self.step_count / n - 1.0))
+    def _step_alternating(self) -> dict[str, torch.Tensor]:
+        t, B, obj = self.cfg.train, self.local_batch, self.objective
+        # 1. sample codes and a real batch
+        lat = self.sample_latents(B)
+        real = self.real_batch(B)
+        # 2. D/Q step: fakes from G without a graph; L_D from every term's D side
+        with torch.no_grad(), self.autocast():
+            fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
+        v = self.views(obj.d_views, lat, real, fake, detach_q=not t.mi_to_trunk)
+        loss_d, logs = obj.d_loss(v)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward(inputs=self.d_params)
+        self.opt_d.step()
+        # 3. G step: fresh codes, a new G forward, L_G against the updated D/Q (D's weights get no
+        # gradient; InfoGAN-CR's H steps with G)
+        lat = self.sample_latents(B)
+        with self.autocast():
+            fake = self.G_run(self.spec.to_input(lat))
+        v = self.views(obj.g_views, lat, real, fake)
+        loss_g, g_logs = obj.g_loss(v)
+        self.opt_g.zero_grad(set_to_none=True)
+        if self.opt_h is not None:
+            self.opt_h.zero_grad(set_to_none=True)
+        loss_g.backward(inputs=self.g_params + self.h_params)
+        self.opt_g.step()
+        if self.opt_h is not None:
+            self.opt_h.step()
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **logs, **g_logs}
+
+    def _step_simultaneous(self) -> dict[str, torch.Tensor]:
+        t, B, obj = self.cfg.train, self.local_batch, self.objective
+        # 1. sample codes and a real batch
+        lat = self.sample_latents(B)
+        real = self.real_batch(B)
+        # 2. one G forward; the views both sides need, once
+        with self.autocast():
+            fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
+        v = self.views(_union_views(obj.d_views, obj.g_views), lat, real, fake, detach_q=not t.mi_to_trunk)
+        loss_d, logs = obj.d_loss(v)
+        loss_g, g_logs = obj.g_loss(v)
+        # 3. gradients from that one forward: D/Q's from L_D, G's (and H's) from L_G
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        if self.opt_h is not None:
+            self.opt_h.zero_grad(set_to_none=True)
+        loss_g.backward(inputs=self.g_params + self.h_params, retain_graph=True)
+        loss_d.backward(inputs=self.d_params)
+        # 4. updates
+        self.opt_d.step()
+        self.opt_g.step()
+        if self.opt_h is not None:
+            self.opt_h.step()
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **logs, **g_logs}
 
     def cr_pairs(self, n: int) -> tuple[Latents, Latents, torch.Tensor]:
         """Two latent batches whose codes agree in one coordinate ``shared`` (n,) per pair; noise
-        and the other codes are drawn independently (non-shared continuous codes at least
+        and the other codes are drawn independently (non-shared bounded codes at least
         ``train.cr_gap`` apart, in half-ranges, the progressive variant of InfoGAN-CR)."""
         a, b = self.sample_latents(n), self.sample_latents(n)
         shared = torch.randint(len(self.spec.codes), (n,), generator=self.gen).to(self.device)
         gap = self.cfg.train.cr_gap
         for j, code in enumerate(self.spec.codes):
-            vb = b.codes[j]
-            if gap > 0 and isinstance(code, Uniform):
-                # reflect b's value away from a's until |a - b| >= gap·(hi - lo)/2
-                half = (code.hi - code.lo) / 2
-                d = vb - a.codes[j]
-                too_close = d.abs() < gap * half
-                push = torch.where(d >= 0, 1.0, -1.0) * gap * half
-                moved = a.codes[j] + push
-                moved = torch.where(moved > code.hi, a.codes[j] - gap * half, moved)
-                moved = torch.where(moved < code.lo, a.codes[j] + gap * half, moved)
-                vb = torch.where(too_close, moved, vb)
+            vb = code.keep_apart(a.codes[j], b.codes[j], gap) if code.continuous else b.codes[j]
             b.codes[j] = torch.where(shared == j, a.codes[j], vb)
         return a, b, shared
 
-    def cr_loss(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def cr_logits(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """H's logits (n, L) for ``n`` generated pairs, and the index of the code each pair shares."""
         a, b, shared = self.cr_pairs(n)
         with self.autocast():
             pair = torch.cat([self.G_run(self.spec.to_input(a)), self.G_run(self.spec.to_input(b))], 1)  # (n, 2C, H, W)
             _, logits = self.H_run(pair)  # (n, L): which code the pair shares
-        logits = logits.float()
-        loss = torch.nn.functional.cross_entropy(logits, shared)
-        return loss, (logits.argmax(1) == shared).float().mean().detach()
+        return logits, shared
 
     # ---- the loop -----------------------------------------------------------------------------
     def fit(self, total_steps: int | None = None) -> dict:
@@ -434,7 +456,7 @@ class Trainer:
     def evaluate_now(self) -> dict:
         t = self.cfg.train
         # During training only the cheap array metrics; `infogan eval` computes them all.
-        return evaluate(self.G, self.D, self.spec, self.output, self.test, t.eval_samples, t.fixed_std,
+        return evaluate(self.G, self.D, self.spec, self.output, self.test, t.eval_samples,
                         t.disent_samples, ARRAY_METRICS, real=self.data)
 
     def save(self) -> Path | None:
@@ -453,6 +475,10 @@ class Trainer:
         from .figures import write_figures
 
         write_figures(self.G, self.spec, self.run_dir, self.step_count, self.cfg.train.seed)
+
+
+def _union_views(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(n for n in VIEWS if n in a or n in b)
 
 
 class DivergenceError(RuntimeError):
