@@ -67,11 +67,14 @@ def test_info_lists_controls_and_training_ranges(explorer):
     assert info["spec"] == SPEC and info["image_shape"] == [1, 28, 28]
 
 
-def test_wide_training_range_widens_slider():
-    spec = LatentSpec.parse("unif1(-3:3),noise4")
+def test_slider_sweeps_the_codes_traversal_range():
+    # the same range as the traversal grids: half the prior's width past each end (-2..2 for U(-1, 1))
+    spec = LatentSpec.parse("unif1(-3:3),unif1,gauss1,noise4")
     G, _ = build("mnist", spec, (1, 28, 28))
-    c = Explorer(G, spec).info()["codes"][0]
-    assert c["slider"] == [-3.0, 3.0] and c["train_range"] == [-3.0, 3.0]
+    wide, unit, gauss = Explorer(G, spec).info()["codes"]
+    assert wide["slider"] == [-6.0, 6.0] and wide["train_range"] == wide["band"] == [-3.0, 3.0]
+    assert unit["slider"] == [-2.0, 2.0] and unit["default"] == 0.0
+    assert gauss["train_range"] is None and gauss["band"] == [-1.0, 1.0] and gauss["slider"] == [-2.0, 2.0]
 
 
 def test_same_request_same_png_and_codes_matter(explorer):

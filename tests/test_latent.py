@@ -167,3 +167,39 @@ def test_absurd_sizes_are_refused_quickly():
             LatentSpec.parse(text)
     with pytest.raises(SpecError, match="code name"):
         LatentSpec(3, (Uniform(name="../../x"),))
+
+
+def test_std_mode_belongs_to_the_code_in_text_and_dict_forms():
+    spec = LatentSpec.parse("cat10,unif2:learned@0.1,gauss1,unif1(-2:2):learned,noise8")
+    assert [c.std for c in spec.continuous] == ["learned", "learned", "fixed", "learned"]
+    assert LatentSpec.parse(spec.to_text()) == spec and LatentSpec.from_dict(spec.to_dict()) == spec
+    assert LatentSpec.parse("unif2@0.1:learned") == LatentSpec.parse("unif2:learned@0.1")
+    for bad in ("cat10:learned", "unif2:learned@0.1:fixed", "unif2:sometimes"):
+        with pytest.raises(SpecError):
+            LatentSpec.parse(bad)
+    with pytest.raises(SpecError, match="std must be 'fixed' or 'learned'"):
+        LatentSpec.from_dict({"noise": 2, "codes": [{"kind": "uniform", "std": "wide"}]})
+
+
+def test_codes_own_centre_traversal_range_and_posterior():
+    spec = LatentSpec.parse("cat4,unif1(0:4),gauss1:learned,noise2")
+    cat, unif, gauss = spec.codes
+    assert unif.centre == 2.0 and unif.traversal_range == (-2.0, 6.0) and unif.support == (0.0, 4.0)
+    assert gauss.centre == 0.0 and gauss.traversal_range == (-2.0, 2.0)
+    lat, rows, cols = spec.traversal("c2")
+    assert torch.allclose(lat.codes[1][:cols], torch.linspace(-2.0, 6.0, 10))
+    assert torch.all(lat.codes[2] == 0.0)  # the other continuous code sits at its centre
+    params = torch.tensor([[0.5, 1.0]])
+    assert torch.allclose(gauss.posterior(params), torch.tensor([[0.5, math.e]]))  # learned: exp(log-std)
+    assert torch.allclose(unif.posterior(params), torch.tensor([[0.5, 1.0]]))  # fixed: std 1
+    assert torch.allclose(cat.posterior(torch.zeros(1, 4)), torch.full((1, 4), 0.25))
+
+
+def test_keep_apart_reflects_inside_the_prior():
+    code = LatentSpec.parse("unif1,noise1").codes[0]
+    a = torch.tensor([0.0, 0.9, -0.9, 0.0])
+    b = torch.tensor([0.1, 0.8, -0.95, 0.9])
+    out = code.keep_apart(a, b, 0.5)  # at least 0.5 of the half-width (1) apart
+    assert torch.all((out - a).abs() >= 0.5 - 1e-6) and torch.all(out.abs() <= 1.0)
+    assert out[3] == b[3]  # already far enough: unchanged
+    assert torch.equal(code.keep_apart(a, b, 0.0), b)

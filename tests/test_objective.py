@@ -190,7 +190,7 @@ def test_each_update_scheme_raises_l_i(tmp_path, update):
     tr = Trainer(cfg, tmp_path, synthetic_store(256), progress=False)
     first = [float(tr.step()["mi/c1"]) for _ in range(5)]
     for _ in range(30):
-        out = tr.step()
+        tr.step()
     last = [float(tr.step()["mi/c1"]) for _ in range(5)]
     assert sum(last) / 5 > sum(first) / 5 + 0.3 and max(last) <= math.log(4) + 1e-5
 

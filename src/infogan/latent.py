@@ -199,6 +199,11 @@ class _Continuous:
         """Where the code sits while another code is traversed."""
         raise NotImplementedError
 
+    @property
+    def typical_range(self) -> tuple[float, float]:
+        """Where the prior's bulk lies (the explorer marks it under a slider)."""
+        raise NotImplementedError
+
     def keep_apart(self, a: torch.Tensor, b: torch.Tensor, gap: float) -> torch.Tensor:
         """``b`` (n,) moved where needed so that |a - b| >= gap·(half the prior's width); InfoGAN-CR's
         progressive gap. Codes without a bounded prior return ``b`` unchanged."""
@@ -237,6 +242,10 @@ class Uniform(_Continuous):
     @property
     def centre(self) -> float:
         return (self.lo + self.hi) / 2
+
+    @property
+    def typical_range(self) -> tuple[float, float]:
+        return self.lo, self.hi
 
     @property
     def traversal_range(self) -> tuple[float, float]:
@@ -278,6 +287,10 @@ class Gaussian(_Continuous):
     @property
     def centre(self) -> float:
         return 0.0
+
+    @property
+    def typical_range(self) -> tuple[float, float]:
+        return -1.0, 1.0  # ±1 std
 
     @property
     def traversal_range(self) -> tuple[float, float]:

@@ -14,13 +14,11 @@ objective, backpropagates and steps; it knows no term by name.
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from dataclasses import dataclass, field
-from typing import Any
 
 from .latent import Latents, LatentSpec
 

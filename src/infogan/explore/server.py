@@ -129,7 +129,7 @@ class Explorer:
                 # as in the paper's Fig. 2); a bounded prior is marked under it
                 train = list(c.support) if all(math.isfinite(v) for v in c.support) else None
                 codes.append({"name": c.name, "kind": c.kind, "prior": c.describe(), "train_range": train,
-                              "slider": list(c.traversal_range), "default": c.centre})
+                              "band": list(c.typical_range), "slider": list(c.traversal_range), "default": c.centre})
             else:
                 codes.append({"name": c.name, "kind": c.kind, "prior": f"Cat({c.k})", "k": c.k, "default": 0})
         return {

@@ -122,7 +122,7 @@ function buildCodes() {
       band.className = "band";
       band.title = c.train_range ? `trained on [${c.train_range[0]}, ${c.train_range[1]}]` : `prior ${c.prior}`;
       const mark = document.createElement("span");
-      const [tlo, thi] = c.train_range || [-1, 1]; // N(0, 1): mark ±1 std
+      const [tlo, thi] = c.band; // the prior's bulk: its range, or ±1 std of a Gaussian
       mark.style.left = `${(100 * (tlo - lo)) / (hi - lo)}%`;
       mark.style.width = `${(100 * (thi - tlo)) / (hi - lo)}%`;
       band.append(mark);
