@@ -13,8 +13,9 @@ from . import checkpoint as ckpt
 from . import dist
 from .config import RESUME_MAY_CHANGE, Config, config_diff, image_shape
 from .data import DataError, ImageStore, load_splits
+from .dist import resolve_device
 from .run import RunError, checkpoint_image_shape, load_run, run_config, truncate_metrics, weights_error
-from .train import Trainer, resolve_device
+from .train import Trainer
 
 
 def _stderr(message: str) -> None:

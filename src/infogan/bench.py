@@ -133,7 +133,8 @@ def bench(
     Timed blocks of ``steps // blocks`` steps alternate between the loops; each loop's time is
     the median block. Returns a JSON-ready dict.
     """
-    from .train import Trainer, resolve_device
+    from .dist import resolve_device
+    from .train import Trainer
 
     device = resolve_device(cfg.train.device)
     if cfg.train.threads:

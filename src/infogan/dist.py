@@ -12,6 +12,22 @@ import torch
 import torch.distributed as dist
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device ``train.device`` names (auto: CUDA when available); ConfigError when it cannot be used."""
+    from .config import ConfigError  # config does not import this module
+
+    if not (name in ("auto", "cpu") or name.startswith("cuda")):
+        raise ConfigError(f"device {name!r} is not accepted; use auto, cpu, cuda or cuda:N")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} but CUDA is not available here; use train.device=cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 

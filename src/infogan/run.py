@@ -225,7 +225,7 @@ def load_model(run_dir: str | os.PathLike, device: str = "cpu") -> LoadedModel:
     Raises:
         CheckpointError: see :func:`load_run`; also when the weights do not fit the config.
     """
-    from .train import resolve_device  # train imports this module
+    from .dist import resolve_device
 
     cfg, state, path = load_run(run_dir)
     dev = resolve_device(device)

@@ -42,19 +42,6 @@ from .nets import build_classifier, build_for
 from .run import truncate_metrics
 
 
-def resolve_device(name: str) -> torch.device:
-    if not (name in ("auto", "cpu") or name.startswith("cuda")):
-        raise ConfigError(f"device {name!r} is not accepted; use auto, cpu, cuda or cuda:N")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but CUDA is not available here; use train.device=cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-
-
 def _adam(params, lr: float, cfg: Config, device: torch.device) -> torch.optim.Adam:
     betas = (cfg.optim.beta1, cfg.optim.beta2)
     # The fused kernel does the whole update in one pass over memory (CPU and CUDA).
@@ -80,7 +67,7 @@ class Trainer:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.device = dist.setup(resolve_device(t.device))
+        self.device = dist.setup(dist.resolve_device(t.device))
         self.world, self.rank = dist.world_size(), dist.rank()
         if t.batch_size % self.world:
             raise ConfigError(f"train.batch_size={t.batch_size} (the global batch) must be divisible by the "
