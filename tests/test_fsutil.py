@@ -105,3 +105,33 @@ def test_real_failing_write_of_bytes(tmp_path):
     assert r.stdout.split() == ["failed", str(errno.EFBIG)], r.stderr
     assert p.read_bytes() == b"old"
     assert _names(tmp_path) == ["ckpt.bin"]
+
+
+@pytest.mark.parametrize("fails", ["replace", "fsync"])
+def test_report_md_is_written_atomically(tmp_path, monkeypatch, fails):
+    """write_report goes through fsutil: a full disk at the fsync or the rename keeps the old report.md."""
+    from helpers import tiny_config
+
+    from infogan.report import write_report
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text(tiny_config().to_toml())  # a run with no metrics yet: no figures
+    (run / "report.md").write_text("old report")
+    real = {"replace": os.replace, "fsync": os.fsync}
+
+    def full_disk(*args):
+        if fails == "fsync" or Path(args[1]).name == "report.md":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real[fails](*args)
+
+    monkeypatch.setattr(fsutil.os, fails, full_disk)
+    with pytest.raises(OSError) as e:
+        write_report(run)
+    assert e.value.errno == errno.ENOSPC
+    assert (run / "report.md").read_text() == "old report"
+    assert _names(run) == ["config.toml", "report.md"]  # no temp file left
+    monkeypatch.undo()
+    assert write_report(run) == run / "report.md"
+    assert (run / "report.md").read_text().startswith("# InfoGAN run `run`")
+    assert _names(run) == ["config.toml", "report.md"]

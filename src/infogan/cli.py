@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -220,6 +219,7 @@ def cmd_traverse(args) -> int:
 def cmd_encode(args) -> int:
     from .data.images import list_images, load_images
     from .evaluate import posterior, q_outputs
+    from .fsutil import atomic_open
     from .run import load_model
 
     cfg, G, D, *_ = load_model(args.run)
@@ -245,12 +245,10 @@ def cmd_encode(args) -> int:
                     row[f"{c.name}_prob"] = f"{p.max():.5f}"
             rows.append(row)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(out, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, out)
     print(f"{len(rows)} images -> {out}")
     return 0
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointError
 from .config import Config
+from .fsutil import atomic_write
 from .run import read_eval, read_metrics, run_config
 from .viz import plot_curves
 
@@ -111,9 +112,7 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
     if (run_dir / "samples" / "latest.png").is_file():
         lines += ["## Samples", "", "![samples](samples/latest.png)", ""]
     out = run_dir / "report.md"
-    tmp = out.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(out)
+    atomic_write(out, "\n".join(lines).encode())
     return out
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from .api import load_data, train_run
 from .config import Config
+from .fsutil import atomic_write
 from .run import Run
 
 CRITERIA = ("real_mi", "mi_gap", "centrality")
@@ -243,7 +244,7 @@ def write_table(summary: dict[str, Any], path: Path, title: str) -> Path:
     lines += ["", "Per seed:", "", "| seed | " + " | ".join(summary["table"]) + " |", "|---|" + "---|" * len(summary["table"])]
     for s, m in sorted(summary["per_seed"].items()):
         lines.append(f"| {s} | " + " | ".join(f"{m.get(k, float('nan')):.4f}" for k in summary["table"]) + " |")
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write(path, ("\n".join(lines) + "\n").encode())
     return path
 
 
@@ -270,6 +271,6 @@ def run_study(cfg: Config, seeds: list[int], root: Path, parallel: int = 1, step
     summary["wall_s"] = walls
     summary["preset"] = cfg.preset
     summary["seeds"] = seeds
-    (root / "study.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    atomic_write(root / "study.json", (json.dumps(summary, indent=1, default=str) + "\n").encode())
     write_table(summary, root / "study.md", f"Study: {cfg.preset}, seeds {', '.join(map(str, seeds))}")
     return summary
