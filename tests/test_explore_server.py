@@ -218,6 +218,100 @@ def test_internal_error_is_500_json_and_server_lives(server, monkeypatch, capsys
     assert request(server, "POST", "/api/image", {})[0] == 200
 
 
+# ---- load ----------------------------------------------------------------------------------------
+
+def hammer(server, n, image_every=4):
+    """``n`` requests at once, each on its own connection (every ``image_every``-th an image, the
+    others /api/info): (status, headers, body) or the exception."""
+    host, port = server.server_address[:2]
+    start = threading.Barrier(n)
+    out = [None] * n
+
+    def one(i):
+        start.wait()
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=120)
+            if i % image_every:
+                conn.request("GET", "/api/info")
+            else:
+                conn.request("POST", "/api/image", body=json.dumps({"seed": i, "scale": 1}),
+                             headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            out[i] = (r.status, dict(r.getheaders()), r.read())
+            conn.close()
+        except Exception as e:  # noqa: BLE001 (a reset or a timeout is what the test looks for)
+            out[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def assert_answered(results):
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, f"{len(errors)} of {len(results)} connections failed, e.g. {errors[0]!r}"
+    for status, headers, body in results:
+        assert status in (200, 503), (status, body)
+        if status == 503:
+            assert int(headers["Retry-After"]) >= 1 and "busy" in json.loads(body)["error"]
+
+
+def test_200_concurrent_requests_all_get_an_answer(server):
+    results = hammer(server, 200)  # mostly cheap requests: the connections are under test, not G's speed
+    assert_answered(results)
+    assert sum(r[0] == 200 for r in results) >= 100  # a fast generator serves (nearly) all of them
+    assert request(server, "POST", "/api/image", {"seed": 2})[0] == 200
+
+
+def test_one_connection_thread_queues_the_rest_in_the_backlog(explorer):
+    s = make_server(explorer, max_connections=1)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        results = hammer(s, 40)
+        assert_answered(results)
+        assert all(r[0] == 200 for r in results)  # waited for the one thread, none refused
+    finally:
+        s.shutdown()
+        s.server_close()
+
+
+@pytest.mark.parametrize("max_queue,max_wait", [(1, 30.0), (8, 0.5)])
+def test_slow_generator_answers_503_with_retry_after(explorer, monkeypatch, max_queue, max_wait):
+    """A full queue (max_queue) or a long wait (max_wait) is refused with 503, never a reset."""
+    real = srv.generate
+
+    def slow(*a, **kw):
+        import time
+
+        time.sleep(1.0)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(srv, "generate", slow)
+    slow_explorer = Explorer(explorer.G, explorer.spec, max_queue=max_queue, max_wait=max_wait)
+    s = make_server(slow_explorer)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        results = hammer(s, 8, image_every=1)
+        assert_answered(results)
+        statuses = [r[0] for r in results]
+        assert statuses.count(200) >= 1 and statuses.count(503) >= 4
+        monkeypatch.setattr(srv, "generate", real)
+        assert request(s, "POST", "/api/image", {"seed": 5})[0] == 200  # refusals leave it serving
+    finally:
+        s.shutdown()
+        s.server_close()
+
+
+def test_bad_load_limits_are_refused(explorer):
+    with pytest.raises(ValueError, match="max_queue"):
+        Explorer(explorer.G, explorer.spec, max_queue=0)
+    with pytest.raises(ValueError, match="max_connections"):
+        make_server(explorer, max_connections=0)
+
+
 def test_cli_explore_serves_the_latest_checkpoint(tiny_run):
     """`infogan explore RUN --port 0` loads the run's newest checkpoint and listens on 127.0.0.1."""
     p = subprocess.Popen([sys.executable, "-m", "infogan.cli", "explore", str(tiny_run), "--port", "0"],

@@ -14,6 +14,11 @@ image exactly. A traversal grid varies one code along its columns (all k categor
 values from ``lo`` to ``hi``) with every other code at its current value; row r uses seed + r.
 
 Bad requests get a 4xx status and ``{"error": "..."}``; nothing a client sends stops the server.
+
+Load is bounded, not dropped: at most ``MAX_CONNECTIONS`` connections are served at once (one thread
+each) while later ones wait in a listen backlog of ``BACKLOG``; at most ``MAX_QUEUE`` generation
+requests are admitted at once (one generating, the rest waiting for it, each at most ``MAX_WAIT``
+seconds). A request beyond either generation bound gets 503 with ``Retry-After`` and a JSON error.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -49,6 +55,12 @@ MAX_SCALE = 16  # nearest-neighbour enlargement of a PNG
 MAX_SIDE = 4096  # pixels along either side of a PNG
 MAX_ABS_VALUE = 100.0  # |continuous code value|; far past any prior, still finite
 MAX_SEED = 2**32 - 1
+
+# Load limits. They bound the threads, sockets and waiting requests many clients at once can cause.
+BACKLOG = 1024  # listen backlog: connections the kernel holds until a thread is free (capped by somaxconn)
+MAX_CONNECTIONS = 64  # connections served at once, one thread each
+MAX_QUEUE = 64  # generation requests admitted at once: the one generating and those waiting for it
+MAX_WAIT = 15.0  # seconds an admitted request may wait for the generator before it is answered 503
 
 _STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
            "/index.html": ("index.html", "text/html; charset=utf-8"),
@@ -82,6 +94,11 @@ def _int(req: dict, key: str, default: int, lo: int, hi: int) -> int:
     return v
 
 
+def _busy(message: str, retry_after: int) -> RequestError:
+    return RequestError(HTTPStatus.SERVICE_UNAVAILABLE, f"{message}; retry after {retry_after} s",
+                        {"Retry-After": str(retry_after)})
+
+
 def _float(v: Any, what: str) -> float:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
         raise _bad(f"{what} must be a finite number, got {v!r}")
@@ -98,14 +115,23 @@ class Explorer:
             ``torch.no_grad`` and uses BN running statistics, so an image depends only on its request.
         spec: the run's latent spec.
         run: name shown on the page; step, checkpoint: where the weights came from.
+        max_queue: generation requests admitted at once (the one generating included); one more
+            is refused with 503 and ``Retry-After`` (``RequestError``) instead of waiting.
+        max_wait: seconds an admitted request waits for the generator before it is refused so.
     """
 
-    def __init__(self, G: torch.nn.Module, spec: LatentSpec, run: str = "", step: int = 0, checkpoint: str = ""):
+    def __init__(self, G: torch.nn.Module, spec: LatentSpec, run: str = "", step: int = 0, checkpoint: str = "",
+                 max_queue: int = MAX_QUEUE, max_wait: float = MAX_WAIT):
+        if max_queue < 1 or not max_wait > 0:
+            raise ValueError(f"max_queue must be >= 1 and max_wait > 0, got {max_queue} and {max_wait}")
         self.G = G.eval()
         self.spec = spec
         self.run, self.step, self.checkpoint = run, step, checkpoint
         self.image_shape = tuple(G.image_shape)  # (C, H, W)
-        self._lock = threading.Lock()
+        self.max_queue, self.max_wait = max_queue, max_wait
+        self._lock = threading.Lock()  # one generation at a time
+        self._admitted = threading.BoundedSemaphore(max_queue)
+        self._seconds = 0.0  # moving average of one generation, for Retry-After
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu") -> Explorer:
@@ -139,7 +165,8 @@ class Explorer:
             "codes": codes,
             "limits": {"max_body": MAX_BODY, "max_batch": MAX_BATCH, "max_rows": MAX_ROWS,
                        "max_steps": MAX_STEPS, "max_scale": MAX_SCALE, "max_side": MAX_SIDE,
-                       "max_abs_value": MAX_ABS_VALUE, "max_seed": MAX_SEED},
+                       "max_abs_value": MAX_ABS_VALUE, "max_seed": MAX_SEED,
+                       "max_queue": self.max_queue, "max_wait": self.max_wait},
         }
 
     # ---- requests ------------------------------------------------------------------------------
@@ -234,10 +261,27 @@ class Explorer:
                 codes.append(torch.full((n,), int(values.get(c.name, 0)), dtype=torch.long))
         return Latents(noise, codes)
 
+    def _retry_after(self) -> int:
+        """Whole seconds until the queue has likely drained (1..60)."""
+        return int(min(60, max(1, math.ceil(self._seconds * self.max_queue))))
+
     def _generate(self, lat: Latents) -> torch.Tensor:
-        with self._lock, torch.no_grad():
-            self.G.eval()
-            return generate(self.G, self.spec, lat)  # (N, C, H, W) uint8
+        if not self._admitted.acquire(blocking=False):
+            raise _busy(f"busy: {self.max_queue} requests are already queued for the generator", self._retry_after())
+        try:
+            if not self._lock.acquire(timeout=self.max_wait):
+                raise _busy(f"busy: waited {self.max_wait:g} s for the generator", self._retry_after())
+            try:
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    self.G.eval()
+                    out = generate(self.G, self.spec, lat)  # (N, C, H, W) uint8
+                self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - t0)
+                return out
+            finally:
+                self._lock.release()
+        finally:
+            self._admitted.release()
 
     @staticmethod
     def _png(images: torch.Tensor, rows: int, cols: int, scale: int) -> bytes:
@@ -388,6 +432,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Referrer-Policy", "no-referrer")
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        if self.server.busy:  # type: ignore[attr-defined]
+            self.close_connection = True  # at the connection limit: no idle keep-alive holds a thread
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -408,11 +454,56 @@ def _no_constant(name: str):
 
 
 class ExploreServer(ThreadingHTTPServer):
-    daemon_threads = True  # a stuck client never blocks shutdown
+    """A ``ThreadingHTTPServer`` with a long listen backlog and at most ``max_connections`` threads:
+    while all are busy the accept loop waits and new connections queue in the backlog (never
+    reset, never a thread or a buffer per waiting client)."""
 
-    def __init__(self, address: tuple[str, int], explorer: Explorer):
+    daemon_threads = True  # a stuck client never blocks shutdown
+    request_queue_size = BACKLOG
+
+    def __init__(self, address: tuple[str, int], explorer: Explorer, max_connections: int = MAX_CONNECTIONS):
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        self.max_connections = max_connections
+        self._active = 0
+        self._slot_free = threading.Condition()
+        self._closing = False
         super().__init__(address, Handler)
         self.explorer = explorer
+
+    @property
+    def busy(self) -> bool:
+        """Every connection thread is taken."""
+        return self._active >= self.max_connections
+
+    def process_request(self, request, client_address) -> None:
+        with self._slot_free:
+            while self._active >= self.max_connections:
+                if self._closing:
+                    self.shutdown_request(request)
+                    return
+                self._slot_free.wait(0.5)
+            self._active += 1
+        try:
+            super().process_request(request, client_address)  # a thread running process_request_thread
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._slot_free:
+            self._active -= 1
+            self._slot_free.notify()
+
+    def shutdown(self) -> None:
+        self._closing = True  # the accept loop may be waiting for a free thread
+        super().shutdown()
 
     @property
     def url(self) -> str:
@@ -424,10 +515,11 @@ class _ExploreServer6(ExploreServer):
     address_family = socket.AF_INET6
 
 
-def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 0) -> ExploreServer:
+def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 0,
+                max_connections: int = MAX_CONNECTIONS) -> ExploreServer:
     """Bind (port 0: a free one) without serving yet; ``server.url`` says where.
 
     Raises OSError when the address cannot be bound (port taken, unknown host).
     """
     cls = _ExploreServer6 if ":" in host else ExploreServer
-    return cls((host, port), explorer)
+    return cls((host, port), explorer, max_connections)

@@ -41,6 +41,12 @@ class View {
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(this.body()),
       });
+      if (r.status === 503) {  // the server's queue is full: ask again when it says
+        const wait = Math.min(60, Number(r.headers.get("Retry-After")) || 1);
+        showStatus(`the explorer is busy; trying again in ${wait} s`);
+        setTimeout(() => this.request(), wait * 1000);
+        return;
+      }
       if (!r.ok) {
         const e = await r.json().catch(() => ({ error: r.statusText }));
         showStatus(`${r.status}: ${e.error}`, true);
