@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mnist_seeds import collect  # noqa: E402
+from mnist_seeds import collect
 
 SCHEMES = {"alt": "alternating", "sim": "simultaneous"}
 
