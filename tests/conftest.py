@@ -11,7 +11,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 def pytest_configure(config):
     """The suite never reads or writes the user's cache (``~/.cache/infogan`` or their
-    ``$INFOGAN_CACHE``): one empty cache for the session, inherited by every process a test starts.
+    ``$INFOGAN_CACHE``): one empty cache for the whole test run, inherited by every process a test starts.
     Tests that need a cache of their own take ``isolated_cache``."""
     config.infogan_cache = tempfile.mkdtemp(prefix="infogan-test-cache-")
     os.environ["INFOGAN_CACHE"] = config.infogan_cache

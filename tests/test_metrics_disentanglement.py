@@ -121,7 +121,7 @@ REPS = {
 
 @cache
 def scores_of(name):
-    """Every score of one representation, computed on first use and cached for the session."""
+    """Every score of one representation, computed on first use and cached for the whole test run."""
     images, classes = make_grid()
     data = FactorGridData(images, classes, SIZES)
     array_rep, sampling_rep = REPS[name]
