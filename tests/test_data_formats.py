@@ -89,8 +89,11 @@ def test_svhn_download_into_cache(tmp_path, isolated_cache, monkeypatch):
     write_svhn(src / "test_32x32.mat", n=4)
     monkeypatch.setattr(sv, "SVHN_URLS", (src.as_uri() + "/",))
     monkeypatch.setitem(sv.SVHN_FILES, "test", ("test_32x32.mat", md5sum(src / "test_32x32.mat")))
-    s = sv.load_svhn("test", tmp_path / "empty", download=True)
+    s = sv.load_svhn("test", None, download=True)
     assert len(s) == 4 and (isolated_cache / "svhn" / "test_32x32.mat").is_file()
+    (tmp_path / "mine").mkdir()  # a folder the user names: the download goes there, not to the cache
+    s = sv.load_svhn("test", tmp_path / "mine", download=True)
+    assert len(s) == 4 and (tmp_path / "mine" / "svhn" / "test_32x32.mat").is_file()
 
 
 # ---- image folders ----------------------------------------------------------------------------------
@@ -404,9 +407,13 @@ def test_dsprites_official_name_checks_md5_and_layout(tmp_path, isolated_cache):
     with pytest.raises(DataError) as e:
         ds.load_dsprites(data_dir=bad.parent, download=False)
     one_line_naming(e, bad)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataError) as e:
-        ds.load_dsprites(data_dir=tmp_path / "nowhere", download=False)
+        ds.load_dsprites(data_dir=tmp_path / "empty", download=False)
     one_line_naming(e, ds.DSPRITES_FILE, "make-dsprites")
+    with pytest.raises(DataError) as e:  # a data_dir that is named must exist: no other data instead
+        ds.load_dsprites(data_dir=tmp_path / "nowhere", download=False)
+    one_line_naming(e, tmp_path / "nowhere", "does not exist")
 
 
 def test_dsprites_full_grid_values():
@@ -537,7 +544,7 @@ def test_idx_download_falls_back_to_a_mirror_and_checks_md5(tmp_path, isolated_c
     src = dataclasses.replace(ix.MNIST, md5_raw={}, md5_gz=sums, mirrors=((tmp_path / "gone").as_uri() + "/",
                                                                        mirror.as_uri() + "/"))
     monkeypatch.setitem(ix.SOURCES, "mnist", src)
-    s = ix.load_idx("mnist", "test", tmp_path / "empty")
+    s = ix.load_idx("mnist", "test", None)  # no data_dir named: downloads go to the cache dir
     assert s.images.shape == (3, 1, 28, 28) and torch.equal(s.images[:, 0], torch.from_numpy(imgs))
     assert s.labels.tolist() == [4, 5, 6]
     assert sorted(p.name for p in (isolated_cache / "mnist").iterdir()) == sorted(f"{n}.gz" for n in blobs)
@@ -547,6 +554,6 @@ def test_idx_download_falls_back_to_a_mirror_and_checks_md5(tmp_path, isolated_c
     monkeypatch.setitem(ix.SOURCES, "mnist", bad)
     shutil.rmtree(isolated_cache / "mnist")
     with pytest.raises(DataError) as e:
-        ix.load_idx("mnist", "test", tmp_path / "empty")
+        ix.load_idx("mnist", "test", None)
     one_line_naming(e, "t10k-images-idx3-ubyte.gz", "not found (looked in", "checksum mismatch", "--data-dir")
     assert list((isolated_cache / "mnist").iterdir()) == []

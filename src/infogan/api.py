@@ -14,7 +14,16 @@ from . import dist
 from .config import RESUME_MAY_CHANGE, Config, config_diff, image_shape
 from .data import DataError, ImageStore, load_splits
 from .dist import resolve_device
-from .run import RunError, checkpoint_image_shape, load_run, run_config, truncate_metrics, weights_error
+from .run import (
+    RunError,
+    checkpoint_image_shape,
+    load_run,
+    new_run_error,
+    run_config,
+    truncate_metrics,
+    weights_error,
+    writer_lock,
+)
 from .train import Trainer
 
 
@@ -47,7 +56,9 @@ def train_run(
 ) -> dict:
     """Train ``cfg`` into a new run directory, or continue ``run_dir`` from its newest good checkpoint.
 
-    Under ``torchrun`` every rank calls this; rank 0 writes the files.
+    The process that trains a run holds its lock (``run.writer_lock``) from before the first file is
+    written to the end: a second trainer of the same directory stops at once with RunBusy. Under
+    ``torchrun`` every rank calls this; rank 0 holds the lock and writes the files.
 
     Args:
         cfg: a new run's config. With ``resume``: None continues with the checkpoint's config; a
@@ -63,10 +74,20 @@ def train_run(
         {"run_dir", "step", and the last evaluation's metrics}.
 
     Raises:
-        RunError, CheckpointError, ConfigError, DataError: one line naming the bad value. A
-        KeyboardInterrupt (Ctrl-C, SIGTERM) arrives after a checkpoint at a step boundary.
+        RunError, CheckpointError, ConfigError, DataError: one line naming the bad value (RunBusy:
+        another process is training ``run_dir``). OSError: a file could not be written (a full
+        disk, a read-only folder). A KeyboardInterrupt (Ctrl-C, SIGTERM) arrives after a
+        checkpoint at a step boundary.
     """
     run_dir = Path(run_dir)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 holds the lock for every rank
+        return _train_run(cfg, run_dir, resume, progress, log)
+    with writer_lock(run_dir, new=not resume):
+        return _train_run(cfg, run_dir, resume, progress, log)
+
+
+def _train_run(cfg: Config | None, run_dir: Path, resume: bool, progress: bool, log: Callable[[str], None]) -> dict:
+    """:func:`train_run` once the run's lock is held."""
     if resume:
         wanted = cfg if cfg is not None else run_config(run_dir)
         if dist.launched():  # torchrun: join the group first so that ranks agree before touching files
@@ -109,13 +130,10 @@ def train_run(
             raise RunError(f"a new run in {run_dir} needs a config")
         if dist.launched():
             dist.setup(resolve_device(cfg.train.device))
-        if run_dir.exists() and not run_dir.is_dir():
-            raise RunError(f"run directory {run_dir} is a file; give a new or empty directory")
-        exists = run_dir.exists() and any(run_dir.iterdir())
+        error = new_run_error(run_dir)  # a file, or not empty (but for the lock file)
         dist.barrier()  # every rank has looked before rank 0 creates anything
-        if exists:
-            raise RunError(f"run directory {run_dir} already exists and is not empty; continue it with "
-                           f"--resume {run_dir} (train_run(..., resume=True)) or choose another directory")
+        if error is not None:
+            raise error
         train, test = load_data(cfg, log=log)
         trainer = Trainer(cfg, run_dir, train, test, progress=progress)
         if dist.is_main():

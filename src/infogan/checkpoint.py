@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,12 @@ def save(ckpt_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
     path = ckpt_dir / f"step_{step:09d}.safetensors"
     atomic_write(path, data)
     # The checksum is written last: a file without one is an incomplete write.
-    atomic_write(path.with_suffix(".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    try:
+        atomic_write(path.with_suffix(".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    except BaseException:  # a full disk: leave no checkpoint rather than one without its checksum
+        path.unlink(missing_ok=True)
+        path.with_suffix(".sha256").unlink(missing_ok=True)
+        raise
     for old in list_checkpoints(ckpt_dir)[:-keep]:
         old.unlink(missing_ok=True)
         old.with_suffix(".sha256").unlink(missing_ok=True)
@@ -152,20 +158,29 @@ class _Incomplete(CheckpointError):
 
 def load_latest(ckpt_dir: Path, warn=print) -> tuple[Path, dict[str, Any]]:
     """The newest checkpoint that verifies; corrupt or incomplete newer ones are reported and skipped.
+    A checkpoint that the trainer's rotation removes while it is read is neither: the folder is
+    listed again, so that a reader of a run in training gets the newest complete checkpoint.
 
     Raises NoCheckpoint when no checkpoint was ever completed, CheckpointError when some exist but
     none verifies; either names every problem (nothing is warned then: the error says it all).
     """
-    problems: list[CheckpointError] = []
-    for path in reversed(list_checkpoints(ckpt_dir)):
-        try:
-            state = load_file(path)
-        except CheckpointError as e:
-            problems.append(e)
-            continue
-        for e in problems:
-            warn(f"warning: skipping checkpoint: {e}")
-        return path, state
+    for _ in range(10):  # a reader of a live run: the trainer may rotate checkpoints away as we read
+        problems: list[CheckpointError] = []
+        rotated = False
+        for path in reversed(list_checkpoints(ckpt_dir)):
+            try:
+                state = load_file(path)
+            except CheckpointError as e:
+                if not os.path.lexists(path):  # removed since listed: a newer one exists, list again
+                    rotated = True
+                    break
+                problems.append(e)
+                continue
+            for e in problems:
+                warn(f"warning: skipping checkpoint: {e}")
+            return path, state
+        if not rotated:
+            break
     detail = f" ({'; '.join(map(str, problems))})" if problems else ""
     err = NoCheckpoint if all(isinstance(e, _Incomplete) for e in problems) else CheckpointError
     raise err(f"no usable checkpoint in {ckpt_dir}{detail}")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import json
+import math
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +35,49 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .run import RunError
 
     return (UserError, ConfigError, SpecError, DataError, CheckpointError, RunError)
+
+
+# What a failed read or write means to the user, by errno (the rest: the system's own words).
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and run again",
+    errno.EDQUOT: "the disk quota is used up; free some space and run again",
+    errno.EROFS: "a read-only file system; choose a writable place",
+    errno.EACCES: "no permission",
+    errno.EPERM: "not permitted",
+    errno.ELOOP: "a symbolic link that points back to itself",
+}
+
+
+def _os_error_line(e: OSError, cmd: str) -> str:
+    """One line for a read or write the system refused (a full disk, a read-only folder, a looping
+    link, ...): the file, the system's words and what to do."""
+    where = f"{e.filename} -> {e.filename2}" if e.filename2 else str(e.filename) if e.filename else ""
+    what = e.strerror or str(e) or type(e).__name__
+    hint = _OS_HINTS.get(e.errno, "")
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) and cmd == "train":
+        hint += "; a run continues from its newest checkpoint with infogan train --resume DIR"
+    return f"{where + ': ' if where else ''}{what}{f' ({hint})' if hint else ''}"
+
+
+def _bounded(flag: str, value, lo, hi):
+    """``value`` of a numeric flag when it is finite and in ``lo..hi``; else a UserError that names
+    the bounds. Every numeric flag that is not a config value goes through here (config values
+    through ``config.validate``)."""
+    if value is not None and not (math.isfinite(value) and lo <= value <= hi):
+        raise UserError(f"{flag} must be in {_num(lo)}..{_num(hi)}, got {_num(value)}")
+    return value
+
+
+def _num(x) -> str:
+    """A bound or value for a message: 2**62 - 1 rather than 19 digits; long numbers cut."""
+    if isinstance(x, int) and x > 2**20 and (x + 1) & x == 0:
+        return f"2**{x.bit_length()} - 1"
+    s = f"{x:g}" if isinstance(x, float) else str(x)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+MAX_SEED = 2**62 - 1  # as train.seed
+MAX_TRAVERSE = 1e6  # |--range| of a traversal: codes live within a few units of 0; far beyond, G overflows
 
 
 # ---- config flags -----------------------------------------------------------------------------
@@ -103,6 +149,8 @@ def cmd_train(args) -> int:
         cfg = _resolve_config(args)
         name = f"{cfg.preset}{'-baseline' if cfg.train.baseline else ''}-seed{cfg.train.seed}"
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / name
+        if args.run_dir and not run_dir.parent.is_dir():  # a path the user names is never made up
+            raise UserError(f"--run-dir {run_dir}: its folder {run_dir.parent} does not exist")
     try:
         result = train_run(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     except KeyboardInterrupt:
@@ -169,8 +217,7 @@ def _sample_quality(cfg, G, test, n: int) -> dict:
 
 
 def _out_path(out: str | None, default: Path, force: bool, scale: int = 1) -> Path:
-    if not 1 <= scale <= 16:
-        raise UserError(f"--scale must be in 1..16, got {scale}")
+    _bounded("--scale", scale, 1, 16)
     p = Path(out) if out else default
     if p.exists() and not force and out:
         raise UserError(f"{p} already exists; pass --force to overwrite it")
@@ -184,9 +231,10 @@ def cmd_sample(args) -> int:
     from .run import load_model
     from .viz import save_png
 
+    _bounded("--seed", args.seed, 0, MAX_SEED)
+    _bounded("--rows", args.rows, 1, 64)
+    _bounded("--cols", args.cols, 1, 64)
     cfg, G, *_ = load_model(args.run)
-    if not 1 <= args.rows <= 64 or not 1 <= args.cols <= 64:
-        raise UserError(f"--rows/--cols must be in 1..64, got {args.rows}x{args.cols}")
     out = _out_path(args.out, Path(args.run) / "samples" / f"sample_seed{args.seed}.png", args.force, args.scale)
     save_png(sample_grid(G, cfg.latent, args.seed, args.rows, args.cols), out, args.scale)
     print(out)
@@ -200,6 +248,10 @@ def cmd_traverse(args) -> int:
     from .run import load_model
     from .viz import save_png
 
+    _bounded("--seed", args.seed, 0, MAX_SEED)
+    for v in args.range or ():
+        _bounded("--range", v, -MAX_TRAVERSE, MAX_TRAVERSE)
+    _bounded("--steps", args.steps, 2, 64)
     cfg, G, *_ = load_model(args.run)
     code = cfg.latent.code(args.code)
     values = None
@@ -207,8 +259,6 @@ def cmd_traverse(args) -> int:
         lo, hi = args.range if args.range is not None else code.traversal_range
         if not lo < hi:
             raise UserError(f"--range needs LO < HI, got {lo} {hi}")
-        if not 2 <= args.steps <= 64:
-            raise UserError(f"--steps must be in 2..64, got {args.steps}")
         values = torch.linspace(lo, hi, args.steps).tolist()
     out = _out_path(args.out, Path(args.run) / "traversals" / f"{args.code}_seed{args.seed}.png", args.force, args.scale)
     save_png(traversal_grid(G, cfg.latent, args.code, args.seed, values), out, args.scale)
@@ -256,8 +306,7 @@ def cmd_encode(args) -> int:
 def cmd_explore(args) -> int:
     from .explore import Explorer, make_server
 
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
+    _bounded("--port (0: any free port)", args.port, 0, 65535)
     explorer = Explorer.from_run(args.run, args.device or "cpu")
     try:
         server = make_server(explorer, args.host, args.port)
@@ -286,8 +335,7 @@ def cmd_cluster(args) -> int:
         raise UserError(f"{folder} is not a folder of images")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise UserError(f"{out} already exists and is not empty; pass --force to write into it")
-    if not 1 <= args.per_sheet <= 1024:
-        raise UserError(f"--per-sheet must be in 1..1024, got {args.per_sheet}")
+    _bounded("--per-sheet", args.per_sheet, 1, 1024)
     res = cluster_run(args.run, folder, out, args.device or "cpu", per_sheet=args.per_sheet,
                       labels_from_subfolders=args.labels_from_subfolders)
     print(f"{res['n_images']} images of {folder} -> {out}" + (f" ({len(res['skipped'])} unreadable, skipped)" if res["skipped"] else ""))
@@ -328,8 +376,8 @@ def cmd_bench(args) -> int:
     from .config import preset
 
     cfg = _with_flags(preset(args.preset), args).override(args.set or [])
-    if args.steps < 1 or args.warmup < 0:
-        raise UserError(f"--steps must be >= 1 and --warmup >= 0, got {args.steps} and {args.warmup}")
+    _bounded("--steps", args.steps, 1, 100_000)
+    _bounded("--warmup", args.warmup, 0, 100_000)
     log = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr))
     res = bench(cfg, steps=args.steps, warmup=args.warmup, reference=not args.no_reference, log=log)
     if args.out:
@@ -354,8 +402,11 @@ def cmd_study(args) -> int:
     from .config import preset
     from .study import run_study
 
-    if args.seeds < 1 or args.parallel < 1:
-        raise UserError(f"--seeds and --parallel must be >= 1, got {args.seeds} and {args.parallel}")
+    _bounded("--seeds", args.seeds, 1, 1000)
+    _bounded("--parallel", args.parallel, 1, 256)
+    _bounded("--first-seed", args.first_seed, 0, MAX_SEED - args.seeds)
+    if args.root and not Path(args.root).parent.is_dir():
+        raise UserError(f"--root {args.root}: its folder {Path(args.root).parent} does not exist")
     # the seeds' config; --samples and --disent-samples also size the study's final evaluation
     cfg = _with_flags(preset(args.preset), args).override(args.set or [])
     root = Path(args.root or f"runs/study-{args.preset}")
@@ -385,8 +436,20 @@ def cmd_data(args) -> int:
 
 # ---- parser -----------------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, as every other error of the command line (exit 2), and
+    that takes ``-1e3`` as a number, not as an unknown flag (``--range -1e3 1e3``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="infogan", description="InfoGAN (Chen et al. 2016) in PyTorch.")
+    p = _Parser(prog="infogan", description="InfoGAN (Chen et al. 2016) in PyTorch.")
     p.add_argument("--version", action="version", version=f"infogan {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -510,6 +573,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         msg = " ".join(str(e).split())  # one line, whatever a message from below holds
         print(f"infogan {args.cmd}: error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder, a looping link, /proc, ...
+        if args.debug:
+            raise
+        print(f"infogan {args.cmd}: error: {' '.join(_os_error_line(e, args.cmd).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,22 +1,25 @@
-"""Atomic file writes and file hashes; standard library only, so any module can import it.
+"""Atomic file writes, file hashes and file locks; standard library only, so any module can import it.
 
 A reader of a file written here sees the old contents or the new ones, never a part: the data go
 to a temp file in the same folder (``.<name>.tmp<pid>``), which is flushed, fsynced and renamed
 over the target. On any error (a full disk, a kill signal turned into an exception, a bug in the
 writer) the temp file is removed and the old file is left as it was. A process killed outright
-leaves its temp file behind; :func:`remove_stale_tmp` clears them.
+leaves its temp file behind; :func:`remove_stale_tmp` clears them. An OSError of a write names the
+file being written (not its temp file), so that one line can tell the user what failed where.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_path", "atomic_write", "file_digest", "remove_stale_tmp"]
+__all__ = ["atomic_open", "atomic_path", "atomic_write", "file_digest", "release_lock", "remove_stale_tmp",
+           "try_lock"]
 
 
 def _reserve_tmp(path: Path) -> Path:
@@ -51,6 +54,15 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _naming(e: OSError, path: Path) -> OSError | None:
+    """``e`` naming the file being written, ``path``, where it named no file or a temp file of it (a
+    full disk raises ENOSPC from ``write`` with no file name): the user knows ``path``, not the temp.
+    None where ``e`` names another file (a writer's own input) or has no errno."""
+    if e.errno is None or (e.filename is not None and not Path(e.filename).name.startswith(f".{path.name}.tmp")):
+        return None
+    return OSError(e.errno, e.strerror or os.strerror(e.errno), str(path))  # the subclass by errno
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on a clean exit it is fsynced and renamed to ``path``.
@@ -64,7 +76,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         path: the file to write; its folder must exist.
     """
     path = Path(path)
-    tmp = _reserve_tmp(path)
+    try:
+        tmp = _reserve_tmp(path)
+    except OSError as e:  # a read-only or missing folder, no permission, ...
+        if (named := _naming(e, path)) is None:
+            raise
+        raise named from e
     try:
         yield tmp
         fd = os.open(tmp, os.O_RDONLY)
@@ -73,9 +90,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and (named := _naming(e, path)) is not None:
+            raise named from e
         raise
     _fsync_dir(path.parent)
 
@@ -127,6 +146,53 @@ def remove_stale_tmp(folder: str | os.PathLike) -> list[Path]:
             p.unlink(missing_ok=True)
             gone.append(p)
     return gone
+
+
+def try_lock(path: str | os.PathLike) -> int | None:
+    """Take an exclusive lock on the file ``path`` (created when missing), without waiting.
+
+    The lock is ``fcntl.flock`` on the open file: the OS drops it when the process ends, however it
+    ends, so a SIGKILL leaves at most the file, never a held lock. A holder may remove the file as
+    it lets go (:func:`release_lock`): a process that opened the old file meanwhile sees that
+    ``path`` is no longer the file it locked, and tries again.
+
+    Returns:
+        the file descriptor that holds the lock (for :func:`release_lock`), or None when another
+        process holds it.
+    Raises:
+        OSError: the file cannot be created or opened (a read-only folder, no permission, ...).
+    """
+    import fcntl  # POSIX; imported here so that the atomic writes work everywhere
+
+    for _ in range(100):
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        held = os.fstat(fd)
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            return fd
+        os.close(fd)  # the holder removed the file as it let go: lock the file that is there now
+    raise BlockingIOError(errno.EAGAIN, "the lock file keeps being replaced", str(path))
+
+
+def release_lock(fd: int, path: str | os.PathLike, remove: bool = True) -> None:
+    """Let go of a lock taken by :func:`try_lock`; ``remove`` deletes the file first (while held)."""
+    try:
+        if remove:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    finally:
+        os.close(fd)
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:

@@ -83,12 +83,12 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
     for n in cat_names or names[:1]:
         key = f"mi/{n}"
         series = {}
-        if rows and key in rows[0]:
-            series["InfoGAN" if not is_base else "GAN + Q (baseline)"] = ([r["step"] for r in rows], [r[key] for r in rows])
-        if base_rows and key in base_rows[0]:
-            series["GAN + Q (baseline)"] = ([r["step"] for r in base_rows], [r[key] for r in base_rows])
+        if (curve := _curve(rows, key))[0]:
+            series["InfoGAN" if not is_base else "GAN + Q (baseline)"] = curve
+        if (curve := _curve(base_rows, key))[0]:
+            series["GAN + Q (baseline)"] = curve
         if series:
-            h = next((e["eval"]["entropy"].get(n) for e in evals), None)
+            h = next((e["eval"].get("entropy", {}).get(n) for e in evals), None)
             path = plot_curves(series, figs / f"fig1_mi_{n}.png", f"Fig. 1: L_I of {n} during training",
                                "L_I (nats)", {f"H({n}) = {h:.3f}": h} if h else None)
             lines += [f"## Fig. 1: L_I for {n}", "", f"![L_I {n}]({path.relative_to(run_dir)})", ""]
@@ -96,7 +96,11 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
                 lines += [f"Baseline run: `{base_dir}`.", ""]
     acc_names = [n for n in cat_names if any(n in e["eval"].get("cluster_accuracy", {}) for e in evals)]
     if acc_names:
-        series = {n: ([e["step"] for e in evals], [100 * e["eval"]["cluster_accuracy"][n] for e in evals]) for n in acc_names}
+        series = {}
+        for n in acc_names:
+            points = [{"step": e["step"], n: e["eval"].get("cluster_accuracy", {}).get(n)} for e in evals]
+            steps, acc = _curve(points, n)
+            series[n] = (steps, [100 * a for a in acc])
         path = plot_curves(series, figs / "accuracy.png", "Unsupervised test accuracy", "accuracy (%)")
         lines += ["## Accuracy during training", "", f"![accuracy]({path.relative_to(run_dir)})", ""]
     lines += _confusion_section(run_dir)
@@ -127,7 +131,10 @@ def _confusion_section(run_dir: Path) -> list[str]:
               "the label the Hungarian matching gives the category. A row split over two labels is a merge; a "
               "label spread over two rows is a split."), ""]
     for name, t in conf.items():
-        labels, counts, match = t.get("labels", []), t.get("counts", []), t.get("match", [])
+        if not isinstance(t, dict):
+            continue  # an eval.json edited by hand: what is not a table is left out
+        labels, counts, match = (t.get(k) if isinstance(t.get(k), list) else [] for k in ("labels", "counts", "match"))
+        counts = [row for row in counts if isinstance(row, list)]
         lines += [f"### {name}", "", "| category | " + " | ".join(str(x) for x in labels) + " | matched |",
                   "|---" * (len(labels) + 2) + "|"]
         for i, row in enumerate(counts):
@@ -135,6 +142,12 @@ def _confusion_section(run_dir: Path) -> list[str]:
             lines.append(f"| {i} | " + " | ".join(str(x) for x in row) + f" | {m} |")
         lines.append("")
     return lines
+
+
+def _curve(rows: list[dict], key: str) -> tuple[list, list]:
+    """(steps, values) of the rows that hold a number under ``key``."""
+    pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+    return [s for s, _ in pts], [v for _, v in pts]
 
 
 def _f(x) -> str:

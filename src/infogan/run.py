@@ -18,9 +18,11 @@ path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,12 +30,14 @@ import torch
 
 from . import checkpoint as ckpt
 from .config import Config, ConfigError, config_diff, load_toml
+from .fsutil import release_lock, try_lock
 from .nets import build_for
 
 CONFIG = "config.toml"
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
 EVAL = "eval.json"
+LOCK = ".lock"  # flock-ed by the one process that trains the run (see writer_lock)
 
 # What a training checkpoint holds beyond the optional entries (D_bn_real, rng_ranks, H, ...).
 _STATE_KEYS = frozenset({"config", "step", "image_shape", "G", "D", "opt_g", "opt_d", "rng"})
@@ -93,6 +97,93 @@ def run_config(run_dir: str | os.PathLike) -> Config:
         raise ckpt.CheckpointError(f"{run_dir} has a broken {CONFIG} ({e})") from None
 
 
+class RunBusy(RunError):
+    """Another process is training the run directory (it holds the run's lock)."""
+
+
+def new_run_error(run_dir: Path) -> RunError | None:
+    """Why ``run_dir`` cannot take a new run (a file, or a folder holding anything but the lock
+    file), or None when it can (missing or empty)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        return RunError(f"run directory {run_dir} is a file; give a new or empty directory")
+    if run_dir.is_dir() and any(p.name != LOCK for p in run_dir.iterdir()):
+        return RunError(f"run directory {run_dir} already exists and is not empty; continue it with "
+                        f"--resume {run_dir} (train_run(..., resume=True)) or choose another directory")
+    return None
+
+
+@contextlib.contextmanager
+def writer_lock(run_dir: str | os.PathLike, new: bool) -> Iterator[Path]:
+    """Hold the run's lock for the block: ``fcntl.flock`` on ``<run_dir>/.lock``, taken by the one
+    process that trains (or resumes) the run, for the whole of it.
+
+    The OS drops the lock when the process ends, however it ends: after a SIGKILL the run can be
+    resumed at once (a ``.lock`` file it left is not locked). The file is removed on release when
+    this process created it or the block ended normally.
+
+    Args:
+        run_dir: the run directory.
+        new: a new run: ``run_dir`` (and missing parents) is created when missing and must be
+            empty once locked; what this call created is removed again when the block fails
+            and leaves it empty. Otherwise an existing run (a folder with a config.toml).
+    Yields:
+        the lock file's path.
+    Raises:
+        RunBusy: another process holds the lock; nothing was written.
+        RunError: a new run's directory is a file or not empty. CheckpointError: not a run.
+        OSError: the folder cannot be created or the lock file not opened (read-only, ...).
+    """
+    run_dir = Path(run_dir)
+    lock = run_dir / LOCK
+    made: list[Path] = []  # folders this call created, innermost first
+    if new:
+        # A folder that is not empty and not locked is refused before anything is created in it.
+        if (error := new_run_error(run_dir)) is not None and not lock.exists():
+            raise error
+        missing = [d for d in (run_dir, *run_dir.parents) if not d.exists()]
+        for d in reversed(missing):
+            try:
+                d.mkdir()
+                made.insert(0, d)
+            except FileExistsError:  # made by a process starting beside this one
+                pass
+            except OSError as e:  # /proc, a read-only file system, no permission, ...
+                _remove_empty(made)
+                part = "" if d == run_dir else f": cannot make {d}"
+                raise RunError(f"cannot create run directory {run_dir}{part} ({e.strerror})") from e
+    else:
+        _check_dir(run_dir)
+    created = not lock.exists()
+    try:
+        fd = try_lock(lock)
+    except OSError as e:
+        _remove_empty(made)
+        raise RunError(f"cannot lock run directory {run_dir} for training: {lock} ({e.strerror})") from e
+    if fd is None:
+        _remove_empty(made)
+        raise RunBusy(f"another process is training {run_dir} (it holds {lock}); wait for it to end, or stop it "
+                      f"and continue with --resume {run_dir}")
+    ok = False
+    try:
+        if new and (error := new_run_error(run_dir)) is not None:
+            raise error
+        yield lock
+        ok = True
+    finally:
+        release_lock(fd, lock, remove=created or ok)
+        if not ok:
+            _remove_empty(made)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders (innermost first) that are still empty."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
 def load_run(run_dir: str | os.PathLike) -> tuple[Config, dict[str, Any], Path]:
     """(config, checkpoint state, checkpoint path) of a run's newest good checkpoint.
 
@@ -133,18 +224,36 @@ def checkpoint_image_shape(state: dict[str, Any], path: str | os.PathLike = "che
                                "incompatible version")
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_row(r: Any) -> bool:
+    """Whether a parsed metrics.jsonl line has the form the trainer writes: an object with a
+    step >= 0 and, besides, numbers (a log row), an "eval" table of per-name numbers, or an "event"."""
+    if not (isinstance(r, dict) and _is_number(r.get("step")) and r["step"] >= 0):
+        return False
+    if "event" in r:
+        return isinstance(r["event"], str)
+    if "eval" in r:
+        ev = r["eval"]
+        return isinstance(ev, dict) and all(
+            isinstance(v, dict) and all(x is None or _is_number(x) for x in v.values()) for v in ev.values())
+    return all(v is None or _is_number(v) for v in r.values())
+
+
 def _json_lines(path: Path) -> list[tuple[str, dict]]:
-    """(line, object) for each line of a JSON-lines file that parses to a JSON object with a numeric
-    step; a line cut by a kill, or any other line, is skipped."""
+    """(line, object) for each line of a JSON-lines file that has the form of a metrics row (see
+    :func:`_is_row`); a line cut by a kill, or any other line, is skipped."""
     out = []
     if not path.is_file():
         return out
     for line in path.read_text(errors="replace").splitlines():
         try:
             r = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-        if isinstance(r, dict) and isinstance(r.get("step"), (int, float)) and not isinstance(r["step"], bool):
+        except (ValueError, RecursionError):  # a line cut by a kill; a number of 5000 digits; [[[[...
+            continue
+        if _is_row(r):
             out.append((line, r))
     return out
 

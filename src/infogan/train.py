@@ -18,6 +18,7 @@ uninterrupted one bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -421,8 +422,14 @@ class Trainer:
         if self._mf is None:
             return
         tb = self._tb
-        self._mf.write(json.dumps(row) + "\n")
-        self._mf.flush()
+        try:
+            self._mf.write(json.dumps(row) + "\n")
+            self._mf.flush()
+        except OSError as e:  # a full disk: name the file; the cut line is dropped on resume
+            mf, self._mf = self._mf, None
+            with contextlib.suppress(OSError):  # its buffer cannot be written either
+                mf.close()
+            raise OSError(e.errno, e.strerror, str(self.run_dir / "metrics.jsonl")) from e
         flat = {}
         for k, v in row.items():
             if k == "step":

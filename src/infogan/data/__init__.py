@@ -139,9 +139,10 @@ def load_dataset(
             the folder/.zip/.tar given as ``data_dir`` (or written as ``folder:PATH``).
         split: train or test (extra for svhn; validation and all for celeba; the sets without an
             official split return all their images for every split).
-        data_dir: where to look first (for ``folder``: the images themselves).
-        download: fetch missing files into the cache dir where a public URL exists (mnist,
-            fashion-mnist, svhn, dsprites).
+        data_dir: where the data are (for ``folder``: the images themselves); it must exist, and
+            only it is searched. None: ``$INFOGAN_DATA``, then the cache dir.
+        download: fetch missing files (into ``data_dir``/<name>, else the cache dir) where a public
+            URL exists (mnist, fashion-mnist, svhn, dsprites).
         **options: passed to the loader, e.g. ``size=64, channels=1`` for folder/celeba/chairs/faces,
             ``verify=False``, ``on_bad="skip"``, ``limit=N``.
 

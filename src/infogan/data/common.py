@@ -1,10 +1,12 @@
 """What every data loader shares: the error type, where data files are looked for, downloads with
 mirrors and retries, checksums, and the cache dir.
 
-Search order (:func:`search_dirs`), first match wins: ``data_dir`` (``--data-dir`` or
-``data.data_dir``) and ``data_dir/<name>``, then ``$INFOGAN_DATA/<name>``, then the cache dir
+Search order (:func:`search_dirs`), first match wins: a ``data_dir`` the user names (``--data-dir``
+or ``data.data_dir``) and ``data_dir/<name>`` and nothing else: it must exist, and it is never
+replaced by other data. Without one, ``$INFOGAN_DATA/<name>``, then the cache dir
 (``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/<name>. Files that are nowhere are downloaded (where a
-public URL exists) into the cache dir, from the first mirror that works, and verified by md5.
+public URL exists) from the first mirror that works, verified by md5, into :func:`download_dir`:
+``data_dir/<name>`` when a data_dir is named, else the cache dir.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "cache_dir",
     "check_md5",
     "download",
+    "download_dir",
     "find_first",
     "key_of",
     "locate",
@@ -67,14 +70,30 @@ def cache_dir() -> Path:
 
 
 def search_dirs(name: str, data_dir: str | os.PathLike | None) -> list[Path]:
-    """The folders searched for data set ``name``, in order (see the module docstring)."""
-    dirs = []
+    """The folders searched for data set ``name``, in order (see the module docstring).
+
+    Raises:
+        DataError: ``data_dir`` is given but does not exist (a typo must not train on other data).
+    """
     if data_dir:
-        dirs += [Path(data_dir), Path(data_dir) / name]
+        if not os.path.exists(data_dir):
+            raise DataError(f"{name}: data_dir {data_dir} does not exist (--data-dir or data.data_dir); "
+                            f"give the folder (or file) that holds the data, or none to use INFOGAN_DATA "
+                            f"or the cache dir")
+        return [Path(data_dir), Path(data_dir) / name]
+    dirs = []
     if os.environ.get("INFOGAN_DATA"):
         dirs.append(Path(os.environ["INFOGAN_DATA"]) / name)
     dirs.append(cache_dir() / name)
     return dirs
+
+
+def download_dir(name: str, data_dir: str | os.PathLike | None) -> Path | None:
+    """Where data set ``name``'s downloads go: ``data_dir/<name>`` when the user names a folder,
+    the cache dir's ``<name>`` when none is named, None (nowhere) when the named data_dir is a file."""
+    if not data_dir:
+        return cache_dir() / name
+    return Path(data_dir) / name if Path(data_dir).is_dir() else None
 
 
 def find_first(names: Iterable[str], dirs: Iterable[Path], files_only: bool = False) -> Path | None:

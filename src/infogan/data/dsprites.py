@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..fsutil import atomic_open, atomic_path
-from .common import DataError, cache_dir, check_md5, key_of, locate, missing_message, one_line, warn
+from .common import DataError, cache_dir, check_md5, download_dir, key_of, locate, missing_message, one_line, warn
 from .common import download as fetch
 from .store import ImageStore
 
@@ -74,7 +74,8 @@ def load_dsprites(
     Args:
         split: train, test or all (the same data).
         data_dir: where to look first (a folder, or the .npz itself).
-        download: fetch the official file into the cache dir when it is nowhere to be found.
+        download: fetch the official file (into ``data_dir``/dsprites, else the cache dir) when it is
+            nowhere to be found.
         verify: check the official file's md5 (files written by :func:`make_dsprites` are not checked).
         cache: decompress ``imgs`` once into a memory-mapped ``.npy`` in the cache dir.
     Returns:
@@ -86,18 +87,19 @@ def load_dsprites(
     # data_dir may be the .npz itself
     path, dirs = locate("dsprites", data_dir, [DSPRITES_FILE, "dsprites.npz"], files_only=True, accept=Path.is_file)
     if path is None:
-        if not download:
+        dest = download_dir("dsprites", data_dir)
+        if not download or dest is None:
             raise DataError(
                 missing_message(
                     "dsprites",
                     [DSPRITES_FILE],
                     dirs,
-                    f"or copy it into {cache_dir() / 'dsprites'}, or write a re-creation "
+                    f"or copy it into {dest or dirs[0]}, or write a re-creation "
                     f"with `infogan data make-dsprites`",
                 )
             )
         try:
-            path = fetch(DSPRITES_URLS, cache_dir() / "dsprites" / DSPRITES_FILE, DSPRITES_MD5)
+            path = fetch(DSPRITES_URLS, dest / DSPRITES_FILE, DSPRITES_MD5)
         except DataError as e:
             raise DataError(missing_message("dsprites", [DSPRITES_FILE], dirs) + f" Download failed too: {e}") from None
 

@@ -135,7 +135,10 @@ class _Source:
         for root, _dirs, files in os.walk(self.path):
             for f in files:
                 p = Path(root) / f
-                st = p.stat()
+                try:
+                    st = p.stat()
+                except OSError:  # a dangling or looping link: reading it fails, and it counts as a bad file
+                    st = p.lstat()
                 entries.append((p.relative_to(self.path).as_posix(), st.st_size, st.st_mtime_ns))
         entries.sort()
         return [len(entries), key_of(entries)]

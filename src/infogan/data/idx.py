@@ -1,9 +1,9 @@
 """MNIST-like data sets in the official IDX format (raw or gzip): MNIST, Fashion-MNIST.
 
-Files are looked up, in order, in ``--data-dir``, ``$INFOGAN_DATA/<name>``, and the cache dir
-(``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/<name>; when missing everywhere they are downloaded
-into the cache dir from a mirror list with retries, and verified by md5 (all through
-:mod:`infogan.data.common`).
+Files are looked up in ``--data-dir`` (and only there when it is given), else in
+``$INFOGAN_DATA/<name>`` and the cache dir (``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/<name>;
+when missing they are downloaded (into ``--data-dir``/<name> or the cache dir) from a mirror list
+with retries, and verified by md5 (all through :mod:`infogan.data.common`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import DataError, cache_dir, check_md5, find_first, missing_message, search_dirs
+from .common import DataError, check_md5, download_dir, find_first, missing_message, search_dirs
 from .common import download as fetch
 from .store import ImageStore
 
@@ -118,7 +118,7 @@ def load_idx(
         name: mnist or fashion-mnist.
         split: train or test.
         data_dir: where to look first (see :func:`infogan.data.common.search_dirs`).
-        download: fetch missing files from the mirrors into the cache dir.
+        download: fetch missing files from the mirrors (into ``data_dir``/<name>, else the cache dir).
         verify: check each file against the official md5 (where one is published).
     """
     if name not in SOURCES:
@@ -132,14 +132,15 @@ def load_idx(
         base = src.files[role]
         path = find_first([base, base + ".gz"], dirs, files_only=True)
         if path is None:
+            dest = download_dir(name, data_dir)
             missing = missing_message(
-                src.name, [base, base + ".gz"], dirs, f"or copy the files into {cache_dir() / src.name}"
+                src.name, [base, base + ".gz"], dirs, f"or copy the files into {dest or dirs[0]}"
             )
-            if not download:
+            if not download or dest is None:
                 raise DataError(missing)
             try:
                 urls = [m + base + ".gz" for m in src.mirrors]
-                path = fetch(urls, cache_dir() / name / (base + ".gz"), src.md5_gz.get(base))
+                path = fetch(urls, dest / (base + ".gz"), src.md5_gz.get(base))
             except DataError as e:
                 raise DataError(missing + f" Download failed too: {e}") from None
         if verify:

@@ -25,7 +25,8 @@ def list_images(paths: list[str | os.PathLike]) -> list[Path]:
 
     A folder gives its image files (suffixes of :data:`~infogan.data.folder.IMAGE_SUFFIXES`) at any
     depth, sorted, without hidden ones (``.name``, ``__MACOSX/``), as the training loader takes
-    them. A file is taken as given.
+    them: a name that is not a folder counts, so a dangling or looping link is reported (or, in
+    ``cluster``, skipped and counted) when it is read, never dropped unseen. A file is taken as given.
     """
     out: list[Path] = []
     for p in map(Path, paths):
@@ -33,7 +34,7 @@ def list_images(paths: list[str | os.PathLike]) -> list[Path]:
             out += sorted(
                 f
                 for f in p.rglob("*")
-                if f.suffix.lower() in IMAGE_SUFFIXES and not is_hidden(f.relative_to(p).as_posix()) and f.is_file()
+                if f.suffix.lower() in IMAGE_SUFFIXES and not is_hidden(f.relative_to(p).as_posix()) and not f.is_dir()
             )
         elif p.is_file():
             out.append(p)

@@ -1,9 +1,9 @@
 """SVHN cropped digits (Netzer et al. 2011), the official MATLAB v5 files ``{train,test,extra}_32x32.mat``.
 
 Each file holds ``X``: 32×32×3×N uint8 and ``y``: N×1 labels 1–10, where 10 stands for the digit 0
-(mapped here to 0). Files are looked up in ``data_dir``, ``$INFOGAN_DATA/svhn`` and the cache dir
-(``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/svhn; when missing everywhere they are downloaded into
-the cache dir. A file that is found is checked against the official md5 (``verify=False`` skips it).
+(mapped here to 0). Files are looked up in ``data_dir`` (only there when it is given), else in
+``$INFOGAN_DATA/svhn`` and the cache dir (``$INFOGAN_CACHE`` or ``~/.cache/infogan``)/svhn; when
+missing they are downloaded into ``data_dir``/svhn or the cache dir. A file that is found is checked against the official md5 (``verify=False`` skips it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import DataError, cache_dir, check_md5, locate, missing_message, one_line
+from .common import DataError, check_md5, download_dir, locate, missing_message, one_line
 from .common import download as fetch
 from .store import ImageStore
 
@@ -88,10 +88,11 @@ def load_svhn(
     fname, want = SVHN_FILES[split]
     path, dirs = locate("svhn", data_dir, [fname], accept=lambda p: p.is_file() and p.name == fname)
     if path is None:
-        if not download:
-            raise DataError(missing_message("svhn", [fname], dirs, f"or copy it into {cache_dir() / 'svhn'}"))
+        dest = download_dir("svhn", data_dir)
+        if not download or dest is None:
+            raise DataError(missing_message("svhn", [fname], dirs, f"or copy it into {dest or dirs[0]}"))
         try:
-            path = fetch([u + fname for u in SVHN_URLS], cache_dir() / "svhn" / fname, want)
+            path = fetch([u + fname for u in SVHN_URLS], dest / fname, want)
         except DataError as e:
             raise DataError(missing_message("svhn", [fname], dirs) + f" Download failed too: {e}") from None
     if verify:
