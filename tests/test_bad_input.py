@@ -263,6 +263,8 @@ CASES = [
      ["--per-sheet", "1..1024"]),
     ("bench-steps-huge", None, ["bench", "--steps", str(10**12)], ["--steps", "1..100000"]),
     ("study-seeds-huge", None, ["study", "--seeds", str(10**9), "--root", "new"], ["--seeds", "1..1000"]),
+    ("sample-png-huge", None, ["sample", "run", "--rows", "64", "--cols", "64", "--scale", "16", "--out", "new.png"],
+     ["PNG is larger than 64 Mpixels", "--scale"]),
     # paths the user names must exist: never replaced by others
     ("data-dir-missing", None, [*TRAIN, "--data-dir", "nowhere"], ["nowhere", "does not exist"]),
     ("data-dir-config-missing", None, [*TRAIN, "--set", "data.data_dir=nowhere"], ["nowhere", "does not exist"]),
@@ -271,6 +273,7 @@ CASES = [
     ("run-dir-proc", None, ["train", "--config", "tiny.toml", "--run-dir", "/proc/infogan-run"],
      ["/proc/infogan-run", "cannot create run directory"]),
     ("study-root-parent-missing", None, ["study", "--root", "no/such/study"], ["no/such/study", "does not exist"]),
+    ("report-baseline-missing", None, ["report", "run", "--baseline-run", "nowhere"], ["nowhere", "not a run directory"]),
     ("resume-data-dir-missing", None, ["train", "--resume", "run", "--data-dir", "nowhere"],
      ["nowhere", "does not exist"]),
     # links that dangle or loop among a command's images

@@ -78,6 +78,7 @@ def _num(x) -> str:
 
 MAX_SEED = 2**62 - 1  # as train.seed
 MAX_TRAVERSE = 1e6  # |--range| of a traversal: codes live within a few units of 0; far beyond, G overflows
+MAX_PNG_PIXELS = 1 << 26  # a sample or traversal PNG: 8192 x 8192
 
 
 # ---- config flags -----------------------------------------------------------------------------
@@ -226,6 +227,15 @@ def _out_path(out: str | None, default: Path, force: bool, scale: int = 1) -> Pa
     return p
 
 
+def _png_size(grid, scale: int):
+    """``grid`` (H, W, C) when its PNG, enlarged ``scale`` times, stays within MAX_PNG_PIXELS."""
+    h, w = grid.shape[:2]
+    if h * w * scale * scale > MAX_PNG_PIXELS:
+        raise UserError(f"a {w * scale}x{h * scale} PNG is larger than {MAX_PNG_PIXELS >> 20} Mpixels; "
+                        "lower --scale, --rows/--cols or --steps")
+    return grid
+
+
 def cmd_sample(args) -> int:
     from .figures import sample_grid
     from .run import load_model
@@ -236,7 +246,7 @@ def cmd_sample(args) -> int:
     _bounded("--cols", args.cols, 1, 64)
     cfg, G, *_ = load_model(args.run)
     out = _out_path(args.out, Path(args.run) / "samples" / f"sample_seed{args.seed}.png", args.force, args.scale)
-    save_png(sample_grid(G, cfg.latent, args.seed, args.rows, args.cols), out, args.scale)
+    save_png(_png_size(sample_grid(G, cfg.latent, args.seed, args.rows, args.cols), args.scale), out, args.scale)
     print(out)
     return 0
 
@@ -261,7 +271,7 @@ def cmd_traverse(args) -> int:
             raise UserError(f"--range needs LO < HI, got {lo} {hi}")
         values = torch.linspace(lo, hi, args.steps).tolist()
     out = _out_path(args.out, Path(args.run) / "traversals" / f"{args.code}_seed{args.seed}.png", args.force, args.scale)
-    save_png(traversal_grid(G, cfg.latent, args.code, args.seed, values), out, args.scale)
+    save_png(_png_size(traversal_grid(G, cfg.latent, args.code, args.seed, values), args.scale), out, args.scale)
     print(out)
     return 0
 
@@ -351,8 +361,9 @@ def cmd_report(args) -> int:
     from .report import write_report
     from .run import is_run_dir
 
-    if not is_run_dir(Path(args.run)):
-        raise UserError(f"{args.run} is not a run directory (no config.toml and checkpoints/)")
+    for run in (args.run, args.baseline_run):
+        if run is not None and not is_run_dir(Path(run)):
+            raise UserError(f"{run} is not a run directory (no config.toml and checkpoints/)")
     print(write_report(args.run, args.baseline_run))
     return 0
 
