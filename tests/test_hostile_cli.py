@@ -98,6 +98,7 @@ def _seed_of(p: Path) -> int:
 # ---- two processes on one run directory --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_trainer_per_run_directory(world):
     """Two trainers started together on one --run-dir: exactly one trains, the other stops at once
     (exit 2, one line); --resume beside the trainer is refused the same way; eval of the live run
@@ -223,6 +224,7 @@ def _tmpfs(where: Path, size: int):
         subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_disk_full_tmpfs(world):
     """A real full disk: a tmpfs with room for one checkpoint and a half. The second checkpoint
