@@ -249,10 +249,14 @@ def test_bf16_autocast_step_runs_and_keeps_float32_weights(tmp_path):
 
 
 def test_joint_bn_runs_d_once_on_real_and_fake_together(tmp_path):
-    """train.joint_bn: one D/Q forward on the 2B real+fake images (shared batch statistics)."""
-    for joint, expected in ((True, [32]), (False, [16, 16])):
-        cfg = tiny_config(joint_bn=joint, real_consistency=0.0, cat_invariance=0.0)  # no extra warped passes
-        tr = Trainer(cfg, tmp_path / f"run{joint}", synthetic_store(), progress=False)
+    """train.joint_bn: each D/Q forward that sees fakes sees the 2B real+fake images (shared batch
+    statistics): once per step when both players share one forward, in the D/Q step and in the G
+    step under the alternating update."""
+    cases = (("simultaneous", True, [32]), ("simultaneous", False, [16, 16]),
+             ("alternating", True, [32, 32]), ("alternating", False, [16, 16, 16]))
+    for update, joint, expected in cases:
+        cfg = tiny_config(joint_bn=joint, real_consistency=0.0, cat_invariance=0.0, update=update)  # no warped passes
+        tr = Trainer(cfg, tmp_path / f"run{update}{joint}", synthetic_store(), progress=False)
         sizes: list[int] = []
 
         def record(module, args, out, sizes=sizes):
