@@ -16,6 +16,7 @@ from .data import DataError, ImageStore, load_splits
 from .dist import resolve_device
 from .run import (
     RunError,
+    check_writable,
     checkpoint_image_shape,
     load_run,
     new_run_error,
@@ -107,6 +108,8 @@ def _train_run(cfg: Config | None, run_dir: Path, resume: bool, progress: bool, 
         if cfg.train.steps < done:
             raise RunError(f"--steps {cfg.train.steps} (train.steps) is below the checkpoint's step {done}; "
                            f"give a total >= {done}")
+        if dist.is_main():
+            check_writable(run_dir)  # everything is checked before the first write below
         train, test = load_data(cfg, log=log)
         want = checkpoint_image_shape(state, path) if state else tuple(train.image_shape)
         if tuple(train.image_shape) != want:
@@ -115,7 +118,7 @@ def _train_run(cfg: Config | None, run_dir: Path, resume: bool, progress: bool, 
         trainer = Trainer(cfg, run_dir, train, test, progress=progress)
         if state:
             try:
-                trainer.load_state(state)
+                trainer.load_state(state, path)
             except (RuntimeError, ValueError, KeyError, TypeError) as e:
                 raise weights_error(path, e) from None
         if dist.is_main():

@@ -13,11 +13,27 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .fsutil import read_regular
 from .latent import LatentSpec, SpecError
 
 
 class ConfigError(ValueError):
     """A config value, key, preset or file that is not accepted; the message names it."""
+
+
+# Bounds on what a config can ask for: far above any real use (the presets are 10-1000x below),
+# low enough that a typo fails at once, naming the bound, instead of hanging, filling the disk or
+# dying in an allocation (docs/reliability.md). The latent spec has its own (latent.MAX_CODES,
+# latent.MAX_WIDTH); the data the image side (data.size).
+MAX_STEPS = 10**9  # train.steps, the log / eval / checkpoint intervals, and a checkpoint's step
+MAX_BATCH = 16384  # train.batch_size (the paper: 64 to 128)
+MAX_EVAL_SAMPLES = 10**6  # train.eval_samples (default 10,000)
+MAX_DISENT_SAMPLES = 10**5  # train.disent_samples (disentanglement_lib: 10,000)
+MAX_Q_HIDDEN = 8192  # model.q_hidden (the authors: 128)
+MAX_KEEP_CKPTS = 1000  # train.keep_ckpts
+MAX_RECOVERIES = 100  # train.max_recoveries
+MAX_THREADS = 1024  # train.threads
+MAX_CONFIG_BYTES = 1 << 20  # a TOML config file (a run's config.toml is about 2 KiB)
 
 
 @dataclass(frozen=True)
@@ -262,15 +278,26 @@ def validate(cfg: Config) -> None:
         (0 <= o.beta1 < 1, f"optim.beta1 must be in [0, 1), got {o.beta1}"),
         (0 <= o.beta2 < 1, f"optim.beta2 must be in [0, 1), got {o.beta2}"),
         (t.steps >= 0, f"train.steps must be >= 0, got {t.steps}"),
+        (t.steps <= MAX_STEPS, f"train.steps must be at most {MAX_STEPS:,} (MAX_STEPS), got {t.steps}"),
         (t.batch_size >= 2, f"train.batch_size must be >= 2 (batch norm), got {t.batch_size}"),
+        (t.batch_size <= MAX_BATCH, f"train.batch_size must be at most {MAX_BATCH} (MAX_BATCH), got {t.batch_size}"),
         (0 <= t.seed < 2**62, f"train.seed must be in [0, 2**62), got {t.seed}"),
         (t.threads >= 0, f"train.threads must be >= 0, got {t.threads}"),
+        (t.threads <= MAX_THREADS, f"train.threads must be at most {MAX_THREADS} (MAX_THREADS), got {t.threads}"),
         (t.log_every >= 1, f"train.log_every must be >= 1, got {t.log_every}"),
         (t.eval_every >= 0, f"train.eval_every must be >= 0 (0 = only at the end), got {t.eval_every}"),
         (t.ckpt_every >= 1, f"train.ckpt_every must be >= 1, got {t.ckpt_every}"),
+        *[(v <= MAX_STEPS, f"train.{k} must be at most {MAX_STEPS:,} (MAX_STEPS), got {v}")
+          for k, v in (("log_every", t.log_every), ("eval_every", t.eval_every), ("ckpt_every", t.ckpt_every))],
         (t.keep_ckpts >= 1, f"train.keep_ckpts must be >= 1, got {t.keep_ckpts}"),
+        (t.keep_ckpts <= MAX_KEEP_CKPTS,
+         f"train.keep_ckpts must be at most {MAX_KEEP_CKPTS} (MAX_KEEP_CKPTS), got {t.keep_ckpts}"),
         (t.eval_samples >= 1, f"train.eval_samples must be >= 1, got {t.eval_samples}"),
+        (t.eval_samples <= MAX_EVAL_SAMPLES,
+         f"train.eval_samples must be at most {MAX_EVAL_SAMPLES:,} (MAX_EVAL_SAMPLES), got {t.eval_samples}"),
         (t.disent_samples >= 0, f"train.disent_samples must be >= 0, got {t.disent_samples}"),
+        (t.disent_samples <= MAX_DISENT_SAMPLES,
+         f"train.disent_samples must be at most {MAX_DISENT_SAMPLES:,} (MAX_DISENT_SAMPLES), got {t.disent_samples}"),
         (t.update in UPDATES, f"train.update must be {' or '.join(UPDATES)}, got {t.update!r}"),
         (t.cat_invariance >= 0 and math.isfinite(t.cat_invariance),
          f"train.cat_invariance must be >= 0, got {t.cat_invariance}"),
@@ -285,8 +312,11 @@ def validate(cfg: Config) -> None:
          f"train.cr_weight={t.cr_weight} needs at least 2 latent codes, the spec has {len(cfg.latent.codes)}"),
         (t.amp in ("auto", "bf16", "off"), f"train.amp must be auto, bf16 or off, got {t.amp!r}"),
         (t.max_recoveries >= 0, f"train.max_recoveries must be >= 0, got {t.max_recoveries}"),
+        (t.max_recoveries <= MAX_RECOVERIES,
+         f"train.max_recoveries must be at most {MAX_RECOVERIES} (MAX_RECOVERIES), got {t.max_recoveries}"),
         (0 < t.recovery_lr_factor <= 1, f"train.recovery_lr_factor must be in (0, 1], got {t.recovery_lr_factor}"),
         (m.q_hidden >= 1, f"model.q_hidden must be >= 1, got {m.q_hidden}"),
+        (m.q_hidden <= MAX_Q_HIDDEN, f"model.q_hidden must be at most {MAX_Q_HIDDEN} (MAX_Q_HIDDEN), got {m.q_hidden}"),
         (cfg.data.size in (0, 32, 64, 128), f"data.size must be 32, 64 or 128 (0 = preset default), got {cfg.data.size}"),
         (cfg.data.channels in (0, 1, 3), f"data.channels must be 1 or 3 (0 = preset default), got {cfg.data.channels}"),
         (cfg.data.on_bad in ("error", "skip"), f"data.on_bad must be 'error' or 'skip', got {cfg.data.on_bad!r}"),
@@ -420,10 +450,10 @@ def preset(name: str) -> Config:
 def load_toml(path: str | Path) -> Config:
     p = Path(path)
     try:
-        d = tomllib.loads(p.read_text(encoding="utf-8"))
+        d = tomllib.loads(read_regular(p, MAX_CONFIG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {p} does not exist") from None
-    except OSError as e:  # a folder, no permission, ...
+    except OSError as e:  # a folder, a FIFO, a device, no permission, over MAX_CONFIG_BYTES ...
         raise ConfigError(f"config file {p} cannot be read ({e.strerror or e})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {p} is not valid TOML: {e}") from None

@@ -14,12 +14,13 @@ import contextlib
 import errno
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_path", "atomic_write", "file_digest", "release_lock", "remove_stale_tmp",
-           "try_lock"]
+__all__ = ["atomic_open", "atomic_path", "atomic_write", "file_digest", "read_regular", "release_lock",
+           "remove_stale_tmp", "try_lock"]
 
 
 def _reserve_tmp(path: Path) -> Path:
@@ -204,7 +205,70 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
             ``"sha256"`` (checkpoints).
     """
     h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:  # a FIFO or /dev/zero would never end
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(path: str | os.PathLike, mode: int) -> OSError:
+    if stat.S_ISDIR(mode):
+        return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
+    return OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
+
+
+def _open_regular(path: str | os.PathLike) -> IO[bytes]:
+    """``open(path, "rb")`` for a regular file (or a link to one) only; anything else raises OSError
+    before a byte is read. The open itself never blocks: a FIFO is opened non-blocking, then refused."""
+    if not stat.S_ISREG(mode := os.stat(path).st_mode):
+        raise _not_regular(path, mode)  # refused before it is opened: opening a device can act
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(mode := os.fstat(fd).st_mode):  # replaced since the stat above
+            raise _not_regular(path, mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of a regular file (or of a link to one) of at most ``limit`` bytes.
+
+    For every file whose size a user or another file controls: a FIFO, a device such as
+    /dev/zero, a folder or a file over the limit is refused before it is read, so a read can
+    neither block nor fill the memory.
+
+    Args:
+        path: the file.
+        limit: the most bytes accepted.
+    Raises:
+        OSError: the file cannot be opened, is not a regular file (strerror says what it is), or is
+            larger than ``limit`` (``EFBIG``, strerror names the limit).
+    """
+    with _open_regular(path) as f:
+        if os.fstat(f.fileno()).st_size > limit:
+            raise _too_big(path, limit)
+        data = f.read(limit + 1)  # a file that grew since the fstat is caught here
+    if len(data) > limit:
+        raise _too_big(path, limit)
+    return data
+
+
+def _too_big(path: str | os.PathLike, limit: int) -> OSError:
+    return OSError(errno.EFBIG, f"larger than the limit of {format_size(limit)} for this file", str(path))
+
+
+def format_size(n: int) -> str:
+    """``n`` bytes in words: 1 MiB, 2 GiB, 512 bytes."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"

@@ -50,6 +50,9 @@ class SpecError(ValueError):
 
 
 MAX_WIDTH = 1 << 16  # G's input width at most (the paper's largest is 228): a typo, not a model
+# Codes at most (the paper's largest spec has 10): each code has its own loss term, posterior and
+# traversal figure, so thousands of codes would make every step and evaluation crawl.
+MAX_CODES = 128
 
 
 def _finite(v: Any) -> bool:
@@ -341,6 +344,8 @@ class LatentSpec:
             raise SpecError("latent spec is empty: give at least one code or noise dimension")
         if width > MAX_WIDTH:
             raise SpecError(f"latent spec gives G an input of width {width}; at most {MAX_WIDTH} is accepted")
+        if len(self.codes) > MAX_CODES:
+            raise SpecError(f"latent spec has {len(self.codes)} codes; at most {MAX_CODES} (MAX_CODES) are accepted")
         names = [c.name for c in self.codes]
         if any(not n for n in names):
             # Fill in c1, c2, ... for unnamed codes.
@@ -538,8 +543,8 @@ class LatentSpec:
             raise SpecError(f"unknown latent key(s) {sorted(unknown, key=str)}; accepted: noise, noise_prior, codes")
         if not isinstance(d.get("codes", []), list):
             raise SpecError(f"latent codes must be a list of tables, got {d['codes']!r}")
-        if len(d.get("codes", [])) > MAX_WIDTH:
-            raise SpecError(f"more than {MAX_WIDTH} latent codes")
+        if len(d.get("codes", [])) > MAX_CODES:
+            raise SpecError(f"latent spec has {len(d['codes'])} codes; at most {MAX_CODES} (MAX_CODES) are accepted")
         codes = []
         for i, cd in enumerate(d.get("codes", [])):
             if not isinstance(cd, dict) or "kind" not in cd:
@@ -598,8 +603,8 @@ def _item_codes(item: str, rep, kind, num, lo, hi, std, lam, std_after) -> list[
         count = int(rep or num or 1)
         if kind == "gauss" and lo is not None:
             raise SpecError("gaussian codes take no range")
-    if not 1 <= count <= MAX_WIDTH:
-        raise SpecError(f"count must be in 1..{MAX_WIDTH}, got {count}")
+    if not 1 <= count <= MAX_CODES:
+        raise SpecError(f"count must be in 1..{MAX_CODES} (MAX_CODES), got {count}")
     if kind == "cat":
         return [Categorical(int(num), lam_v) for _ in range(count)]
     if kind == "unif":

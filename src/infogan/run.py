@@ -19,7 +19,9 @@ path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -29,9 +31,10 @@ from typing import Any, NamedTuple
 import torch
 
 from . import checkpoint as ckpt
-from .config import Config, ConfigError, config_diff, load_toml
+from .config import MAX_STEPS, Config, ConfigError, config_diff, load_toml
+from .evaluate import bn_state
 from .fsutil import release_lock, try_lock
-from .nets import build_for
+from .nets import build_classifier, build_for
 
 CONFIG = "config.toml"
 CHECKPOINTS = "checkpoints"
@@ -189,26 +192,43 @@ def load_run(run_dir: str | os.PathLike) -> tuple[Config, dict[str, Any], Path]:
 
     Raises:
         CheckpointError: ``run_dir`` is not a run, no checkpoint verifies (NoCheckpoint when none was
-            ever completed), or the checkpoint does not belong to the run: its config differs from
-            the run's config.toml beyond ``config.RESUME_MAY_CHANGE``.
+            ever completed), the checkpoint does not belong to the run (its config differs from
+            the run's config.toml beyond ``config.RESUME_MAY_CHANGE``), or any of its entries does
+            not fit its config (:func:`check_state`). Nothing is loaded into a network before that.
     """
     run_dir = Path(run_dir)
     run_cfg = run_config(run_dir)
     path, state = ckpt.load_latest(run_dir / CHECKPOINTS, warn=_warn)
+    return check_checkpoint(run_cfg, state, path), state, path
+
+
+def check_checkpoint(run_cfg: Config, state: dict[str, Any], path: str | os.PathLike) -> Config:
+    """The config of a run's checkpoint, once the whole checkpoint is checked (see :func:`load_run`).
+
+    Args:
+        run_cfg: the run's config.toml.
+        state: the checkpoint as read (``checkpoint.load_file``).
+        path: its file, named in errors.
+    Returns:
+        The checkpoint's own config.
+    Raises:
+        CheckpointError: one line naming the first problem.
+    """
     missing = sorted(_STATE_KEYS - set(state))
     if missing:
         raise ckpt.CheckpointError(f"{path} is not an infogan training checkpoint (no {', '.join(missing)})")
     try:
         cfg = Config.from_dict(state["config"])
-    except ConfigError as e:
-        raise ckpt.CheckpointError(f"{path} holds a config this version does not accept ({e})") from None
+    except (ConfigError, TypeError, ValueError) as e:
+        raise ckpt.CheckpointError(f"{path} holds a config this version does not accept ({_brief(e)})") from None
     diff = config_diff(run_cfg, cfg)
     if diff:
         raise ckpt.CheckpointError(
-            f"{path} does not belong to run {run_dir}: {diff[0]} (config.toml) but {diff[1]} (checkpoint); "
+            f"{path} does not belong to the run: {diff[0]} (config.toml) but {diff[1]} (checkpoint); "
             f"remove the checkpoint or resume the run it came from"
         )
-    return cfg, state, path
+    check_state(cfg, state, path)
+    return cfg
 
 
 def checkpoint_image_shape(state: dict[str, Any], path: str | os.PathLike = "checkpoint") -> tuple[int, int, int]:
@@ -218,10 +238,257 @@ def checkpoint_image_shape(state: dict[str, Any], path: str | os.PathLike = "che
         CheckpointError: the checkpoint's ``image_shape`` is not three sizes in 1..4096.
     """
     shape = state.get("image_shape")
-    if isinstance(shape, list) and len(shape) == 3 and all(isinstance(x, int) and 1 <= x <= 4096 for x in shape):
+    if isinstance(shape, list) and len(shape) == 3 and all(_is_int(x) and 1 <= x <= 4096 for x in shape):
         return tuple(shape)
-    raise ckpt.CheckpointError(f"{path}: checkpoint image_shape {shape!r} is not (C, H, W); it was written by an "
+    raise ckpt.CheckpointError(f"{path}: checkpoint image_shape {_show(shape)} is not (C, H, W); it was written by an "
                                "incompatible version")
+
+
+# ---- what a training checkpoint holds ----------------------------------------------------------
+
+MAX_PARAMS = 1 << 28  # weights of G, D/Q and H together (the largest preset, chairs, has 39M)
+MAX_WORLD = 4096  # processes of a DDP run whose generator states a checkpoint can hold
+_OPTIONAL_KEYS = frozenset({"D_bn_real", "rng_ranks", "world_size", "recoveries", "H", "opt_h"})
+OPTIMIZERS = {"opt_g": "G", "opt_d": "D", "opt_h": "H"}  # each optimizer's network
+
+
+def make_adam(params, lr: float, cfg: Config) -> torch.optim.Adam:
+    """The Adam optimizer a run of ``cfg`` trains a network with (its settings are checked on load)."""
+    betas = (cfg.optim.beta1, cfg.optim.beta2)
+    # The fused kernel does the whole update in one pass over memory (CPU and CUDA).
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+
+def optimizer_lr(cfg: Config, name: str) -> float:
+    """The configured learning rate of optimizer ``name`` (opt_g, opt_d or opt_h), before divergence restores."""
+    return cfg.optim.lr_g if name == "opt_g" else cfg.optim.lr_d
+
+
+def build_networks(cfg: Config, image_shape: tuple[int, int, int]) -> dict[str, torch.nn.Module]:
+    """The networks a run of ``cfg`` trains, initialised from the global RNG in this order: "G", "D"
+    (D/Q) and, with ``train.cr_weight`` > 0, InfoGAN-CR's pair classifier "H". Built under
+    ``torch.device("meta")`` they cost no memory (how checkpoints are checked).
+
+    Raises:
+        ValueError: the architecture cannot take images of ``image_shape``.
+    """
+    G, D = build_for(cfg.model, cfg.latent, image_shape)
+    nets = {"G": G, "D": D}
+    if cfg.train.cr_weight > 0:
+        c, h, w = image_shape
+        nets["H"] = build_classifier(cfg.model.arch, (2 * c, h, w), len(cfg.latent.codes), cfg.model.q_hidden)
+    return nets
+
+
+def count_parameters(cfg: Config, image_shape: tuple[int, int, int]) -> int:
+    """The weights of :func:`build_networks` (counted on the meta device: nothing is allocated).
+
+    Raises:
+        ValueError: the architecture cannot take images of ``image_shape``.
+    """
+    return _layout(cfg, tuple(image_shape)).n_params
+
+
+_Spec = tuple[tuple[int, ...], torch.dtype]  # a tensor's shape and dtype
+
+
+class _Layout(NamedTuple):
+    """What a checkpoint of a config holds, from its networks built on the meta device."""
+
+    tensors: dict[str, dict[str, _Spec]]  # per network ("G", "D", "H", "D_bn_real"): its state dict
+    params: dict[str, list[tuple[str, _Spec]]]  # per network: its parameters in optimizer order
+    n_params: int
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(cfg: Config, image_shape: tuple[int, int, int]) -> _Layout:
+    with torch.device("meta"):  # shapes and dtypes only: nothing is allocated, whatever the config asks
+        nets = build_networks(cfg, image_shape)
+
+    def spec(t: torch.Tensor) -> _Spec:
+        return tuple(t.shape), t.dtype
+
+    tensors = {name: {k: spec(t) for k, t in net.state_dict().items()} for name, net in nets.items()}
+    tensors["D_bn_real"] = {k: spec(t) for k, t in bn_state(nets["D"]).items()}
+    params = {name: [(k, spec(p)) for k, p in net.named_parameters()] for name, net in nets.items()}
+    return _Layout(tensors, params, sum(p.numel() for net in nets.values() for p in net.parameters()))
+
+
+def _show(v: Any, limit: int = 60) -> str:
+    s = repr(v)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_state(cfg: Config, state: dict[str, Any], path: str | os.PathLike = "checkpoint") -> None:
+    """Check a training checkpoint, every tensor and every other entry, against what ``cfg`` builds,
+    before anything of it is loaded into a network or an optimizer.
+
+    The expected layout is that of the networks and optimizers ``cfg`` builds (on the meta device,
+    so a config that asks for an impossible size allocates nothing): the same names, shapes and
+    dtypes; weights, BN statistics and Adam moments finite (BN variances, Adam's second moments
+    and counts not negative); each Adam entry (step, exp_avg, exp_avg_sq) of its parameter's shape
+    and settings equal to the config's (the learning rate after the recorded restores); generator
+    states that a generator takes; ``step`` an integer in 0..MAX_STEPS equal to the step in the
+    file name; ``recoveries`` in 0..train.max_recoveries; no entry this version does not write.
+    The JSON document's size and depth are bounded when the file is read (``checkpoint.from_bytes``).
+
+    Args:
+        cfg: the checkpoint's own config (``state["config"]``, parsed).
+        state: the loaded checkpoint.
+        path: the file, named in the error; its name gives the step it must hold.
+    Raises:
+        CheckpointError: one line naming the file, the first bad entry and what was expected.
+    """
+    bad = _Problems(path)
+    missing = sorted(_STATE_KEYS - set(state))
+    if missing:
+        raise bad(f"it holds no {', '.join(missing)}")
+    unknown = sorted(str(k) for k in set(state) - _STATE_KEYS - _OPTIONAL_KEYS)
+    if unknown:
+        raise bad(f"entry {_show(unknown[0])} is not part of a training checkpoint")
+    step = state["step"]
+    if not _is_int(step) or not 0 <= step <= MAX_STEPS:
+        raise bad(f"step {_show(step)} is not an integer in 0..{MAX_STEPS}")
+    if ckpt.is_checkpoint_name(path) and step != ckpt.checkpoint_step(path):
+        raise bad(f"step {step} but the file name says step {ckpt.checkpoint_step(path)}")
+    recoveries = state.get("recoveries", 0)
+    if not _is_int(recoveries) or not 0 <= recoveries <= cfg.train.max_recoveries:
+        raise bad(f"recoveries {_show(recoveries)} is not an integer in 0..{cfg.train.max_recoveries} "
+                  "(train.max_recoveries)")
+    shape = checkpoint_image_shape(state, path)
+    try:
+        layout = _layout(cfg, shape)
+    except ValueError as e:
+        raise bad(f"image_shape {list(shape)} does not fit model.arch={cfg.model.arch!r} ({_brief(e, 120)})") from None
+    if layout.n_params > MAX_PARAMS:
+        raise bad(f"its config builds {layout.n_params:,} weights for images {list(shape)}; at most {MAX_PARAMS:,} "
+                  "(MAX_PARAMS) are accepted")
+    for name in ("H", "opt_h"):
+        if name in state and "H" not in layout.params:
+            raise bad(f"it holds {name} but its config trains no H (train.cr_weight = 0)")
+    for name, want in layout.tensors.items():
+        if name in layout.params or name in state:  # D_bn_real is optional
+            _check_tensors(bad, name, state.get(name), want)
+    scale = cfg.train.recovery_lr_factor ** recoveries
+    for opt, net in OPTIMIZERS.items():
+        if net in layout.params:
+            group = make_adam([torch.nn.Parameter(torch.zeros(1))], optimizer_lr(cfg, opt) * scale, cfg).param_groups[0]
+            _check_adam(bad, opt, state.get(opt), layout.params[net], net, group)
+    _check_tensor(bad, "rng", state["rng"], *_GENERATOR, "a generator state has")
+    if "rng_ranks" in state or "world_size" in state:
+        world, ranks = state.get("world_size"), state.get("rng_ranks")
+        if not _is_int(world) or not 2 <= world <= MAX_WORLD:
+            raise bad(f"world_size {_show(world)} is not an integer in 2..{MAX_WORLD}")
+        if not isinstance(ranks, list) or len(ranks) != world:
+            raise bad(f"rng_ranks is not a list of {world} generator states (world_size)")
+        for i, t in enumerate(ranks):
+            _check_tensor(bad, f"rng_ranks.{i}", t, *_GENERATOR, "a generator state has")
+    # Every name, shape and dtype is right: now the values (one pass over the tensors).
+    for where, t in bad.values:
+        if t.is_floating_point() and t.numel() and not math.isfinite(t.sum(dtype=torch.float64)):
+            raise bad(f"{where} holds NaN or infinite values")  # a float64 sum of float32s cannot overflow
+        if where.endswith(_NOT_NEGATIVE) and t.numel() and t.min() < 0:
+            raise bad(f"{where} holds negative values")
+        if where.startswith("rng"):
+            try:
+                torch.Generator().set_state(t)  # a scratch generator: nothing of the run is touched
+            except (RuntimeError, TypeError, ValueError) as e:
+                raise bad(f"{where} is not a state a generator takes ({_brief(e, 120)})") from None
+
+
+_GENERATOR = (tuple(torch.Generator().get_state().shape), torch.uint8)  # a CPU generator's state
+_NOT_NEGATIVE = ("running_var", "num_batches_tracked", "exp_avg_sq", ".step")  # variances, counts
+
+
+class _Problems:
+    """The first problem of one checkpoint, as the error to raise (``raise bad("...")``); collects
+    the tensors whose values are checked once every name, shape and dtype has been."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = path
+        self.values: list[tuple[str, torch.Tensor]] = []
+
+    def __call__(self, what: str) -> ckpt.CheckpointError:
+        return ckpt.CheckpointError(f"{self.path} cannot be used: {what}")
+
+
+def _check_tensor(bad, where: str, t: Any, shape: tuple[int, ...], dtype: torch.dtype,
+                  whose: str = "its config builds") -> None:
+    """One tensor's shape and dtype; its values are checked later (finite, not negative, see check_state)."""
+    if not isinstance(t, torch.Tensor):
+        raise bad(f"{where} is {_show(t)}, not a tensor")
+    if tuple(t.shape) != tuple(shape):
+        raise bad(f"{where} has shape {tuple(t.shape)} but {whose} {tuple(shape)}")
+    if t.dtype != dtype:
+        raise bad(f"{where} has dtype {t.dtype} but {whose} {dtype}")
+    bad.values.append((where, t))
+
+
+def _check_tensors(bad, where: str, got: Any, want: dict[str, _Spec]) -> None:
+    """A network's state dict (or D_bn_real) against the freshly built one's: same names, shapes, dtypes."""
+    if not isinstance(got, dict):
+        raise bad(f"{where} is {_show(got)}, not a table of tensors" if got is not None else f"it holds no {where}")
+    for k in want:
+        if k not in got:
+            raise bad(f"{where}.{k} is missing")
+    for k in got:
+        if k not in want:
+            name = k if isinstance(k, str) and len(k) <= 80 else _show(k)
+            raise bad(f"{where}.{name} is not a tensor of the config's {where}")
+    for k, (shape, dtype) in want.items():
+        _check_tensor(bad, f"{where}.{k}", got[k], shape, dtype)
+
+
+def _same_setting(got: Any, want: Any) -> bool:
+    if isinstance(want, bool) or want is None or isinstance(want, str):
+        return type(got) is type(want) and got == want
+    if isinstance(want, tuple):
+        return isinstance(got, list) and len(got) == len(want) and all(_same_setting(g, w) for g, w in zip(got, want))
+    if isinstance(want, (int, float)):  # a float may have been written as an int (weight_decay 0)
+        return isinstance(got, (int, float)) and not isinstance(got, bool) and got == want
+    return False
+
+
+def _check_adam(bad, where: str, got: Any, params: list[tuple[str, _Spec]], net: str,
+                group: dict[str, Any]) -> None:
+    """An Adam state dict: one param group with the config's settings over all of ``net``'s
+    parameters, and per parameter nothing or its step, exp_avg and exp_avg_sq."""
+    if not isinstance(got, dict) or set(got) != {"state", "param_groups"}:
+        raise bad(f"{where} is not an optimizer state (a table of state and param_groups)"
+                  if got is not None else f"it holds no {where}")
+    groups = got["param_groups"]
+    if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], dict):
+        raise bad(f"{where}.param_groups is not a list of one table")
+    saved = groups[0]
+    if saved.get("params") != list(range(len(params))):
+        raise bad(f"{where}.param_groups.0.params is not the indices 0..{len(params) - 1} of {net}'s parameters")
+    for k, v in saved.items():
+        if k == "params":
+            continue
+        if k not in group:
+            raise bad(f"{where}.param_groups.0.{_show(k)} is not an Adam setting")
+        if k == "lr":
+            ok = isinstance(v, float) and abs(v - group["lr"]) <= 1e-12 * group["lr"]
+        else:
+            ok = _same_setting(v, group[k])
+        if not ok:
+            raise bad(f"{where}.param_groups.0.{k} is {_show(v)}, the config's is {group[k]!r}")
+    state = got["state"]
+    if not isinstance(state, dict):
+        raise bad(f"{where}.state is {_show(state)}, not a table")
+    for i, entry in state.items():
+        if not _is_int(i) or not 0 <= i < len(params):
+            raise bad(f"{where}.state.{_show(i)} is not the index of one of {net}'s {len(params)} parameters")
+        pname, (shape, dtype) = params[i]
+        if not isinstance(entry, dict) or set(entry) != {"step", "exp_avg", "exp_avg_sq"}:
+            raise bad(f"{where}.state.{i} must hold exactly step, exp_avg and exp_avg_sq")
+        _check_tensor(bad, f"{where}.state.{i}.step", entry["step"], (), torch.float32)
+        for k in ("exp_avg", "exp_avg_sq"):
+            _check_tensor(bad, f"{where}.state.{i}.{k}", entry[k], shape, dtype, f"its parameter {net}.{pname} has")
 
 
 def _is_number(v: Any) -> bool:
@@ -288,6 +555,45 @@ def truncate_metrics(run_dir: str | os.PathLike, step: int) -> None:
         return
     keep = [line for line, r in _json_lines(p) if r["step"] <= step]
     ckpt.atomic_write(p, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+# What a trainer writes in a run directory, and whether each is a folder.
+_WRITTEN = {CONFIG: False, CHECKPOINTS: True, METRICS: False, "tb": True, "samples": True, "traversals": True,
+            "report.md": False, "report": True}
+
+
+def _kind(p: Path) -> str:
+    if p.is_symlink() and not p.exists():
+        return "a dangling link"
+    return "a folder" if p.is_dir() else "a regular file" if p.is_file() else "a special file (FIFO, device, ...)"
+
+
+def check_writable(run_dir: str | os.PathLike) -> None:
+    """Check, before a resume writes anything, that training can write every part of the run: the
+    run directory and each entry of it that training writes (config.toml, checkpoints/,
+    metrics.jsonl, tb/, samples/, traversals/, report.md, report/) that exists is of its kind (a
+    folder, or a regular file) and writable; and that metrics.jsonl has no rows past step 0 when no
+    checkpoint was ever completed (the checkpoints were removed: a resume from step 0 would drop them).
+
+    Raises:
+        RunError: naming the first entry that is not; nothing was changed.
+    """
+    run_dir = Path(run_dir)
+    for name, folder in {".": True, **_WRITTEN}.items():
+        p = run_dir / name if name != "." else run_dir
+        if not os.path.lexists(p):
+            continue
+        if not (p.is_dir() if folder else p.is_file()):
+            raise RunError(f"{p} is {_kind(p)}, not {'a folder' if folder else 'a regular file'}; training writes "
+                           f"it, so the resume was stopped before changing anything")
+        if not os.access(p, os.W_OK | (os.X_OK if folder else 0)):
+            raise RunError(f"{p} is not writable; training writes it, so the resume was stopped before changing "
+                           "anything")
+    if not ckpt.has_complete(run_dir / CHECKPOINTS):
+        logged = max((r["step"] for _, r in _json_lines(run_dir / METRICS)), default=0)
+        if logged > 0:
+            raise RunError(f"{run_dir} has no completed checkpoint but {METRICS} has rows up to step {logged}: its "
+                           f"checkpoints were removed; start a new run (or remove {METRICS} to start this one again)")
 
 
 def read_eval(run_dir: str | os.PathLike) -> dict | None:

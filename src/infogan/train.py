@@ -39,14 +39,7 @@ from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents
 from .losses import VIEWS, Views, build_objective
-from .nets import build_classifier, build_for
-from .run import truncate_metrics
-
-
-def _adam(params, lr: float, cfg: Config, device: torch.device) -> torch.optim.Adam:
-    betas = (cfg.optim.beta1, cfg.optim.beta2)
-    # The fused kernel does the whole update in one pass over memory (CPU and CUDA).
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+from .run import MAX_PARAMS, build_networks, check_state, count_parameters, make_adam, truncate_metrics
 
 
 class Trainer:
@@ -78,16 +71,21 @@ class Trainer:
         self.data = train_data.to(self.device)
         self.test = test_data
         self.spec = cfg.latent
-        torch.manual_seed(t.seed)  # weight init
         try:
-            self.G, self.D = build_for(cfg.model, self.spec, train_data.image_shape)
+            n_params = count_parameters(cfg, train_data.image_shape)  # on the meta device: allocates nothing
         except ValueError as e:  # the architecture cannot take these images
             raise ConfigError(f"model.arch={cfg.model.arch!r} with {train_data.name or 'the data'}: {e}") from None
+        if n_params > MAX_PARAMS:
+            raise ConfigError(f"the config builds {n_params:,} weights for images {tuple(train_data.image_shape)}; at "
+                              f"most {MAX_PARAMS:,} (MAX_PARAMS) are accepted: lower model.q_hidden or the latent width")
+        torch.manual_seed(t.seed)  # weight init
+        nets = build_networks(cfg, train_data.image_shape)  # G, D and (InfoGAN-CR) H, in this order
+        self.G, self.D = nets["G"], nets["D"]
         self.G.to(self.device)
         self.D.to(self.device)
         self.output = self.G.output
-        self.opt_d = _adam(self.D.parameters(), cfg.optim.lr_d, cfg, self.device)
-        self.opt_g = _adam(self.G.parameters(), cfg.optim.lr_g, cfg, self.device)
+        self.opt_d = make_adam(self.D.parameters(), cfg.optim.lr_d, cfg)
+        self.opt_g = make_adam(self.G.parameters(), cfg.optim.lr_g, cfg)
         # Per-rank streams of data indices and latents; rank 0's is the single-process one.
         self.gen = torch.Generator().manual_seed(t.seed + 1_000_003 * self.rank)
         self.step_count = 0
@@ -98,12 +96,10 @@ class Trainer:
         self.objective = build_objective(cfg)
         # InfoGAN-CR: a separate classifier H sees a pair of images whose codes agree in one
         # coordinate and predicts which; G and H both minimise its cross-entropy.
-        self.H = self.opt_h = None
-        if t.cr_weight > 0:
-            c, h, w = train_data.image_shape
-            self.H = build_classifier(cfg.model.arch, (2 * c, h, w), len(self.spec.codes), cfg.model.q_hidden)
+        self.H, self.opt_h = nets.get("H"), None
+        if self.H is not None:
             self.H.to(self.device)
-            self.opt_h = _adam(self.H.parameters(), cfg.optim.lr_d, cfg, self.device)
+            self.opt_h = make_adam(self.H.parameters(), cfg.optim.lr_d, cfg)
             self.h_params = list(self.H.parameters())
         # bf16 autocast for the forward passes (the loss maths stay float32, see losses.py). On CPUs
         # without native bf16 it is slower, so "auto" enables it on CUDA only.
@@ -143,7 +139,14 @@ class Trainer:
             **({"H": self.H.state_dict(), "opt_h": self.opt_h.state_dict()} if self.H is not None else {}),
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
+    def load_state(self, state: dict[str, Any], path: str | os.PathLike = "checkpoint") -> None:
+        """Continue from a checkpoint's state; every entry is checked first (``run.check_state``),
+        so a state that does not fit this trainer's config changes nothing.
+
+        Raises:
+            CheckpointError: naming ``path`` and the first entry that does not fit.
+        """
+        check_state(self.cfg, state, path)
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
@@ -308,7 +311,9 @@ class Trainer:
         tb = None
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.atomic_write(self.run_dir / "config.toml", self.cfg.to_toml().encode())  # a kill never cuts it
+            toml, cfg_file = self.cfg.to_toml().encode(), self.run_dir / "config.toml"
+            if not (cfg_file.is_file() and cfg_file.read_bytes() == toml):  # a resume with the same config keeps it
+                ckpt.atomic_write(cfg_file, toml)  # a kill never cuts it
             tb = _tensorboard(self.run_dir / "tb", self.log)
         self._tb = tb
         last_eval: dict = {}
@@ -399,7 +404,7 @@ class Trainer:
         dist.barrier()
         path, state = ckpt.load_latest(self.run_dir / "checkpoints", warn=self.log)
         recoveries = self.recoveries + 1
-        self.load_state(state)
+        self.load_state(state, path)
         self.recoveries = recoveries
         self._apply_lr_scale()
         # Later steps must not reuse the exact randomness that led to the divergence.

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..fsutil import atomic_path
+from ..fsutil import atomic_path, format_size, read_regular
 from .common import DataError, cache_dir, key_of, one_line, warn, write_json_atomic
 from .store import ImageStore
 
@@ -61,6 +61,9 @@ FORMAT_VERSION = 1  # bump when decoding changes, so old caches are not reused
 MAX_LISTED = 5  # bad files named in a message
 MAX_BAD_BEFORE_ABORT = 20  # on_bad="error": stop decoding after this many bad files
 CHUNK = 2048  # images handed to the worker pool at a time (bounds memory for big archives)
+# An image file is read only when it is a regular file (not a FIFO or a link to a device) of at most
+# this size (an 18,000 x 18,000 RGB bitmap); it becomes a few KiB once resized.
+MAX_IMAGE_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -168,13 +171,16 @@ class _Source:
         if self.kind == "dir":
             for n in sorted(wanted):
                 try:
-                    yield n, (self.path / n).read_bytes(), ""
-                except OSError as e:
-                    yield n, None, one_line(e, 80)
+                    yield n, read_regular(self.path / n, MAX_IMAGE_BYTES), ""
+                except OSError as e:  # also a FIFO, a device, a file over MAX_IMAGE_BYTES: a bad file
+                    yield n, None, one_line(e.strerror or e, 80)
         elif self.kind == "zip":
             with zipfile.ZipFile(self.path) as zf:
                 for n in sorted(wanted):
                     try:
+                        if (size := zf.getinfo(n).file_size) > MAX_IMAGE_BYTES:
+                            yield n, None, f"{size} bytes unpacked, over the limit of {format_size(MAX_IMAGE_BYTES)}"
+                            continue
                         yield n, zf.read(n), ""
                     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as e:  # bad CRC, truncated
                         yield n, None, one_line(e, 80)
@@ -185,6 +191,9 @@ class _Source:
                         (m for m in tf.getmembers() if m.isfile() and m.name in wanted), key=lambda m: m.offset_data
                     )  # offset order: one sequential pass
                     for m in members:
+                        if m.size > MAX_IMAGE_BYTES:
+                            yield m.name, None, f"{m.size} bytes, over the limit of {format_size(MAX_IMAGE_BYTES)}"
+                            continue
                         try:
                             f = tf.extractfile(m)
                             yield m.name, f.read() if f else b"", ""

@@ -84,25 +84,37 @@ def _verify(src: IdxSource, path: Path, base: str) -> None:
         check_md5(path, want, f"official {src.name} file", hint)
 
 
+# The most bytes of data an IDX header may announce (MNIST's training images are 47 MB).
+MAX_IDX_BYTES = 1 << 32
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (raw or .gz) into a numpy array, checking its header against its size."""
+    """Read one IDX file (raw or .gz) into a numpy array, checking its header against its size.
+
+    Only the bytes the header announces (at most ``MAX_IDX_BYTES``) and one more are read, so a
+    gzip bomb or a header that lies cannot fill the memory.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
+            head = f.read(8)
+            if len(head) < 8 or head[0] != 0 or head[1] != 0 or head[2] != 0x08:
+                raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic {head[:4].hex() or 'empty'})")
+            ndim = head[3]
+            if ndim not in (1, 3):
+                raise DataError(f"{path}: IDX with {ndim} dimensions; expected 1 (labels) or 3 (images)")
+            dims = head[4:] + f.read(4 * ndim - 4)
+            shape = tuple(int.from_bytes(dims[4 * i: 4 + 4 * i], "big") for i in range(len(dims) // 4))
+            n = math.prod(shape)
+            if len(shape) == ndim and n > MAX_IDX_BYTES:
+                raise DataError(f"{path}: header says {shape} = {n} bytes, over the limit of {MAX_IDX_BYTES} bytes")
+            data = f.read(n + 1) if len(shape) == ndim else b""
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e}); the file is truncated or not gzip") from None
-    if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DataError(f"{path}: not an IDX file of unsigned bytes (bad magic {data[:4].hex() or 'empty'})")
-    ndim = data[3]
-    if ndim not in (1, 3):
-        raise DataError(f"{path}: IDX with {ndim} dimensions; expected 1 (labels) or 3 (images)")
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    n = math.prod(shape)
-    if len(data) - header != n:
-        raise DataError(f"{path}: header says {shape} = {n} bytes but the file holds {len(data) - header}; truncated?")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    if len(shape) != ndim or len(data) != n:
+        held = f"{len(data)}; truncated?" if len(data) <= n else "more; not one IDX array"
+        raise DataError(f"{path}: header says {shape} = {n} bytes but the file holds {held}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def load_idx(

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fsutil import read_regular
 from .common import DataError
-from .folder import IMAGE_SUFFIXES, decode_error, decode_image, is_hidden
+from .folder import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, decode_error, decode_image, is_hidden
 
 __all__ = ["list_images", "load_image", "load_images"]
 
@@ -36,7 +37,7 @@ def list_images(paths: list[str | os.PathLike]) -> list[Path]:
                 for f in p.rglob("*")
                 if f.suffix.lower() in IMAGE_SUFFIXES and not is_hidden(f.relative_to(p).as_posix()) and not f.is_dir()
             )
-        elif p.is_file():
+        elif os.path.lexists(p):  # a file, or a special file / broken link that load_image reports
             out.append(p)
         else:
             raise DataError(f"{p}: no such file or folder")
@@ -64,7 +65,7 @@ def load_image(path: str | os.PathLike, shape: tuple[int, int, int], crop: int |
     """
     c, side = _side(shape)
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path, MAX_IMAGE_BYTES)  # a FIFO or a link to /dev/zero is refused unread
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
