@@ -231,9 +231,9 @@ def test_step_must_match_the_file_name_and_entries_must_be_known(newest):
 
 def test_metadata_size_and_depth_are_bounded_before_parsing():
     base = {"step": 1, "w": torch.zeros(2)}
-    with pytest.raises(ckpt.CheckpointError, match="nested deeper than 32"):
+    with pytest.raises(ckpt.Refused, match="nested deeper than 32"):  # an error, not skipped for an older one
         ckpt.from_bytes(ckpt.to_bytes({**base, "x": _nested(100)}))
-    with pytest.raises(ckpt.CheckpointError, match="at most 1 MiB of header"):
+    with pytest.raises(ckpt.Refused, match="at most 1 MiB is accepted"):
         ckpt.from_bytes(ckpt.to_bytes({**base, "x": "a" * (2 << 20)}))
     data = bytearray(ckpt.to_bytes(base))
     data[:8] = (10**12).to_bytes(8, "little")  # a header length past the end of the file
@@ -242,6 +242,29 @@ def test_metadata_size_and_depth_are_bounded_before_parsing():
     assert ckpt.from_bytes(ckpt.to_bytes({**base, "x": _nested(8)}))["x"] == _nested(8)
 
 
+def test_crafted_checkpoints_through_main_leave_the_run_byte_identical(world, newest, capsys):
+    """A sample of the cases above as files with valid checksums, through the command line's main
+    (``train --resume``): one line, exit 2, every file of the run hashed before and after."""
+    _, state, _ = newest
+    state = {**state, "step": 3}  # written as the newest checkpoint, step_000000003
+    leaves = dict(_paths(state))
+    tensors = [k for k, v in leaves.items() if isinstance(v, torch.Tensor)]
+    cases = [(k, fault(leaves[k])) for k in tensors[::26] for fault in (_bad_shape, _bad_dtype)]
+    fields = [("step",), ("image_shape", 1), ("recoveries",), ("opt_g", "param_groups", 0, "lr"),
+              ("opt_d", "param_groups", 0, "betas", 0), ("config", "train", "steps"), ("config", "model", "q_hidden"),
+              ("config", "latent", "codes", 0, "k"), ("config", "latent", "noise")]
+    faults = list(FIELD_FAULTS.values())
+    cases += [(k, faults[i % len(faults)]) for i, k in enumerate(fields)] + [(k, 10**30) for k in fields[:3]]
+    for keys, value in cases:
+        crafted = _replaced(state, keys, value)
+        data = ckpt.to_bytes(crafted)
+        p = world / "run" / "checkpoints" / "step_000000003.safetensors"
+        put(p, data)
+        put(p.with_suffix(".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
+        refused(["train", "--resume", "run", "--steps", "5", "--no-progress"], capsys, world / "run")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["adam-moment-shape", "weight-dtype", "step-huge", "config-nan"])
 def test_crafted_checkpoint_through_the_real_cli(world, fault):
     """The issue's cases through real processes: exit 2, one line, the world byte-identical, for

@@ -47,6 +47,12 @@ class NoCheckpoint(CheckpointError):
     """No checkpoint was ever completed (none, or only writes cut before their checksum)."""
 
 
+class Refused(CheckpointError):
+    """A checkpoint name that is not a regular file, one over ``MAX_BYTES``, or an infogan checkpoint
+    whose metadata is damaged or over its bounds: not left by a kill or a full disk (the checksum
+    was checked first), so it is an error, not skipped in favour of an older checkpoint."""
+
+
 def _flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
     """Replace tensors by {"__t": key}; dicts with non-string keys keep their keys as a list."""
     if isinstance(obj, torch.Tensor):
@@ -108,15 +114,17 @@ def from_bytes(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
     """The state in a checkpoint's bytes (tensors and plain data; nothing is executed).
 
     Raises:
-        CheckpointError: not a safetensors file of this format, a JSON document over
-            ``MAX_META_BYTES`` or nested deeper than ``MAX_DEPTH``, more than ``MAX_TENSORS``
-            tensors, or a tree that does not reference each tensor exactly once.
+        CheckpointError: not a safetensors file of this format (what a reader skips for an older
+            checkpoint); :class:`Refused` (a subclass) for a JSON document over ``MAX_META_BYTES``
+            or nested deeper than ``MAX_DEPTH``, more than ``MAX_TENSORS`` tensors, or a tree that
+            does not reference each tensor exactly once: with a checksum that verifies, such a
+            file was made so on purpose, and is an error.
     """
     header_len = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
-    if not 0 < header_len <= min(MAX_META_BYTES, len(data) - 8):
-        what = "too short" if header_len < 0 or header_len > len(data) - 8 else f"a header of {header_len} bytes"
-        raise CheckpointError(f"{origin} is not a valid safetensors checkpoint ({what}; at most "
-                              f"{format_size(MAX_META_BYTES)} of header is accepted)")
+    if not 0 < header_len <= len(data) - 8:
+        raise CheckpointError(f"{origin} is not a valid safetensors checkpoint (too short)")
+    if header_len > MAX_META_BYTES:
+        raise Refused(f"{origin} has a header of {header_len} bytes; at most {format_size(MAX_META_BYTES)} is accepted")
     try:
         header = data[8 : 8 + header_len].decode("utf-8")
         if json_depth(header) > MAX_DEPTH:
@@ -134,18 +142,23 @@ def from_bytes(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
         raise CheckpointError(f"{origin} is not an infogan checkpoint (format {str(meta.get('format'))[:40]!r})")
     tree = meta.get("tree")
     if not isinstance(tree, str) or json_depth(tree) > MAX_DEPTH:
-        raise CheckpointError(f"{origin} has a damaged metadata tree (missing, or nested deeper than {MAX_DEPTH})")
+        raise Refused(f"{origin} has a damaged metadata tree (missing, or nested deeper than {MAX_DEPTH})")
     used: set[str] = set()
     try:
         state = _unflatten(json.loads(tree), tensors, used)
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
-        raise CheckpointError(f"{origin} has a damaged metadata tree ({type(e).__name__}: {e})") from None
+        raise Refused(f"{origin} has a damaged metadata tree ({type(e).__name__}: {_short(e)})") from None
     if used != set(tensors):
-        raise CheckpointError(f"{origin} has a damaged metadata tree (tensors it does not name: "
-                              f"{', '.join(sorted(set(tensors) - used)[:3])})")
+        raise Refused(f"{origin} has a damaged metadata tree (tensors it does not name: "
+                      f"{', '.join(sorted(set(tensors) - used)[:3])})")
     if not isinstance(state, dict):
-        raise CheckpointError(f"{origin} has a damaged metadata tree (the state is not a table)")
+        raise Refused(f"{origin} has a damaged metadata tree (the state is not a table)")
     return state
+
+
+def _short(e: BaseException, limit: int = 120) -> str:
+    s = " ".join(str(e).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def save(ckpt_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
@@ -235,11 +248,6 @@ def load_file(path: Path, verify: bool = True) -> dict[str, Any]:
         if got != want:
             raise CheckpointError(f"{path}: checksum mismatch (file {got[:12]}…, recorded {want[:12]}…); corrupt")
     return from_bytes(data, str(path))
-
-
-class Refused(CheckpointError):
-    """A checkpoint name that is not a regular file, or one over ``MAX_BYTES``: not left by a kill or
-    a full disk, so it is an error, not skipped in favour of an older checkpoint."""
 
 
 class _Incomplete(CheckpointError):

@@ -33,13 +33,14 @@ import torch
 from . import checkpoint as ckpt
 from .config import MAX_STEPS, Config, ConfigError, config_diff, load_toml
 from .evaluate import bn_state
-from .fsutil import release_lock, try_lock
+from .fsutil import read_regular, release_lock, try_lock
 from .nets import build_classifier, build_for
 
 CONFIG = "config.toml"
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
 EVAL = "eval.json"
+MAX_EVAL_BYTES = 64 << 20  # an eval.json (a few KiB; confusion tables of 128 codes stay far below)
 LOCK = ".lock"  # flock-ed by the one process that trains the run (see writer_lock)
 
 # What a training checkpoint holds beyond the optional entries (D_bn_real, rng_ranks, H, ...).
@@ -597,10 +598,11 @@ def check_writable(run_dir: str | os.PathLike) -> None:
 
 
 def read_eval(run_dir: str | os.PathLike) -> dict | None:
-    """A run's eval.json, or None when it is missing or unreadable."""
+    """A run's eval.json, or None when it is missing or unreadable (also: not a regular file, over
+    ``MAX_EVAL_BYTES``, nested too deep to parse)."""
     try:
-        ev = json.loads((Path(run_dir) / EVAL).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        ev = json.loads(read_regular(Path(run_dir) / EVAL, MAX_EVAL_BYTES).decode())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     return ev if isinstance(ev, dict) else None
 
