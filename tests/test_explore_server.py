@@ -332,4 +332,4 @@ def test_cli_explore_serves_the_latest_checkpoint(tiny_run):
 def test_cli_explore_bad_port(tmp_path):
     r = subprocess.run([sys.executable, "-m", "infogan.cli", "explore", str(tmp_path), "--port", "70000"],
                        capture_output=True, text=True, check=False)
-    assert r.returncode == 2 and "--port must be in 0..65535" in r.stderr
+    assert r.returncode == 2 and "--port" in r.stderr and "must be in 0..65535, got 70000" in r.stderr
