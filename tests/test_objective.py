@@ -199,6 +199,8 @@ def test_each_update_scheme_raises_l_i(tmp_path, update):
 
 def test_configs_of_earlier_versions_load_with_their_meaning():
     old = preset("mnist").to_dict()
+    old["train"]["update"] = "alternating"
+    assert Config.from_dict(old).train.update == "alternating"
     old["train"].pop("update")
     old["train"].update(fixed_std=False, real_mi_weight=0.0, real_balance_weight=0.0, mi_warmup=0)
     for c in old["latent"]["codes"]:
@@ -212,6 +214,7 @@ def test_configs_of_earlier_versions_load_with_their_meaning():
     with pytest.raises(ConfigError, match="train.real_mi_weight=0.5 is no longer supported"):
         Config.from_dict(old)
     # a partial config of today's form keeps today's defaults
-    assert Config.from_dict({"preset": "mnist", "train": {"steps": 3}}).train.update == "alternating"
+    assert Config.from_dict({"preset": "mnist", "train": {"steps": 3, "update": "alternating"}}).train.update == \
+        "alternating"  # a partial config of today's form is not mistaken for an earlier version's
     with pytest.raises(ConfigError, match="train.update must be alternating or simultaneous"):
         preset("mnist").override(["train.update=both"])

@@ -69,7 +69,9 @@ class TrainConfig:
     batch_size: int = 128
     seed: int = 0
     baseline: bool = False  # regular GAN with a Q head: Q learns L_I, G gets no MI gradient (Fig. 1)
-    update: str = "alternating"  # alternating: a D/Q step, then a G step with fresh codes (authors' code); simultaneous: both from one forward
+    # simultaneous: both players step from one forward (the default: 3 of 3 MNIST seeds >= 95 %, 1.26x
+    # cheaper per step, docs/experiments.md); alternating: a D/Q step, then a G step with fresh codes (authors' code)
+    update: str = "simultaneous"
     joint_bn: bool = False  # D/Q see real and fake images in one batch (shared BN statistics), not one batch each
     mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
     cat_invariance: float = 0.0  # beyond the paper: weight of L_I(categorical) on randomly warped fakes

@@ -8,8 +8,9 @@ then the generator trainer, each with freshly sampled codes):
   2. D/Q step: G(z, c) without a graph; the D-side views through D; L_D; backward into D/Q; Adam
   3. G step: fresh (z, c); G forward; the G-side views through the *updated* D; L_G; backward
      into G only; Adam
-With ``"simultaneous"`` one G forward and one set of views serve both losses, and both players step
-from it (fewer passes, not the authors' scheme).
+With ``"simultaneous"`` (the default, chosen by measurement: docs/experiments.md) one G forward and
+one set of views serve both losses, and both players step from it (fewer passes, not the authors'
+scheme).
 
 All randomness comes from one ``torch.Generator`` (data indices and latents), saved in every
 checkpoint with the weights, the optimizer moments and the step, so a resumed run on CPU equals an
