@@ -4,9 +4,9 @@ with a one-line message; never another exception."""
 
 import os
 import tempfile
+import tomllib
 from dataclasses import fields
 
-import tomllib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

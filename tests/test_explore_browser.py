@@ -38,8 +38,8 @@ def sync_api():
 
 @pytest.fixture
 def explorer_url(tiny_run):
-    from infogan.run import load_model
     from infogan.explore import Explorer, make_server
+    from infogan.run import load_model
 
     cfg, G, _, path, step = load_model(tiny_run)
     server = make_server(Explorer(G, cfg.latent, run="tiny test run", step=step, checkpoint=path.name))

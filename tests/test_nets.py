@@ -76,7 +76,7 @@ def test_wrong_image_shape_is_refused(arch, shape):
 
 
 def test_d_without_batchnorm_keeps_q_head_norm():
-    import torch.nn as nn
+    from torch import nn
 
     from infogan.latent import LatentSpec
     from infogan.nets import build

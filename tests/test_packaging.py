@@ -26,7 +26,7 @@ def _requires_python() -> SpecifierSet:
 
 
 def _minimum(spec: SpecifierSet) -> tuple[int, int]:
-    return next((3, m) for m in range(0, 30) if spec.contains(f"3.{m}"))
+    return next((3, m) for m in range(30) if spec.contains(f"3.{m}"))
 
 
 def test_requires_python_admits_this_interpreter_and_not_3_10():
