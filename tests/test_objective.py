@@ -104,6 +104,7 @@ def test_objective_sums_its_terms_per_player():
     assert float(loss_g) == pytest.approx(float(g_loss(v.d["fake"]) + mi_loss(SPEC, v.q["fake"], v.latents)[0]),
                                           rel=1e-6)
     assert obj.d_views == ("real", "fake", "real_warped") and obj.g_views == ("fake",)
+    assert obj.views == ("real", "fake", "real_warped")
 
 
 def _fresh(v):

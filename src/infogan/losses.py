@@ -255,6 +255,7 @@ class Objective:
         self.terms = tuple(terms)
         self.d_views = _union(t.d_views for t in self.terms)
         self.g_views = _union(t.g_views for t in self.terms)
+        self.views = _union((self.d_views, self.g_views))  # both sides from one forward (simultaneous update)
 
     def _side(self, v: Views, side: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         total, logs = None, {}

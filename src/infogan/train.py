@@ -39,7 +39,7 @@ from .config import Config, ConfigError, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents
-from .losses import VIEWS, Views, build_objective
+from .losses import Views, build_objective
 from .run import MAX_PARAMS, build_networks, check_state, count_parameters, make_adam, truncate_metrics
 
 
@@ -263,7 +263,7 @@ class Trainer:
         # 2. one G forward; the views both sides need, once
         with self.autocast():
             fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
-        v = self.views(_union_views(obj.d_views, obj.g_views), lat, real, fake, detach_q=not t.mi_to_trunk)
+        v = self.views(obj.views, lat, real, fake, detach_q=not t.mi_to_trunk)
         loss_d, logs = obj.d_loss(v)
         loss_g, g_logs = obj.g_loss(v)
         # 3. gradients from that one forward: D/Q's from L_D, G's (and H's) from L_G
@@ -475,10 +475,6 @@ class Trainer:
         from .figures import write_figures
 
         write_figures(self.G, self.spec, self.run_dir, self.step_count, self.cfg.train.seed)
-
-
-def _union_views(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(n for n in VIEWS if n in a or n in b)
 
 
 class DivergenceError(RuntimeError):
