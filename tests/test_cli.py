@@ -130,3 +130,14 @@ def test_resume_refuses_flags_that_would_change_the_run(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--seed", "3"]) == 2
     err = capsys.readouterr().err
     assert "only --steps, --device, --data-dir may be given" in err and len(err.strip().splitlines()) == 1
+
+
+def test_output_folders_above_a_run_dir_are_created(tmp_path):
+    """--run-dir a/b/run on a fresh checkout (no runs/ yet) makes a/b; only inputs must already exist."""
+    from infogan.cli import UserError, _make_parent
+
+    _make_parent(tmp_path / "runs" / "study" / "seed0", "--run-dir")
+    assert (tmp_path / "runs" / "study").is_dir() and not (tmp_path / "runs" / "study" / "seed0").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="cannot create its folder"):
+        _make_parent(tmp_path / "file" / "run", "--run-dir")

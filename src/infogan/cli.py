@@ -150,8 +150,7 @@ def cmd_train(args) -> int:
         cfg = _resolve_config(args)
         name = f"{cfg.preset}{'-baseline' if cfg.train.baseline else ''}-seed{cfg.train.seed}"
         run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / name
-        if args.run_dir and not run_dir.parent.is_dir():  # a path the user names is never made up
-            raise UserError(f"--run-dir {run_dir}: its folder {run_dir.parent} does not exist")
+        _make_parent(run_dir, "--run-dir")  # an output folder: made, like runs/ itself (inputs must exist)
     try:
         result = train_run(cfg, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     except KeyboardInterrupt:
@@ -409,6 +408,15 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _make_parent(path: Path, flag: str) -> None:
+    """Create the folders above an output directory (``runs/`` or ``--run-dir a/b/run``'s ``a/b``);
+    one line naming the folder when that is impossible (a file in the way, /proc, no permission)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{flag} {path}: cannot create its folder {path.parent} ({e.strerror or e})") from None
+
+
 def cmd_study(args) -> int:
     from .config import preset
     from .study import run_study
@@ -416,8 +424,8 @@ def cmd_study(args) -> int:
     _bounded("--seeds", args.seeds, 1, 1000)
     _bounded("--parallel", args.parallel, 1, 256)
     _bounded("--first-seed", args.first_seed, 0, MAX_SEED - args.seeds)
-    if args.root and not Path(args.root).parent.is_dir():
-        raise UserError(f"--root {args.root}: its folder {Path(args.root).parent} does not exist")
+    if args.root:
+        _make_parent(Path(args.root), "--root")
     # the seeds' config; --samples and --disent-samples also size the study's final evaluation
     cfg = _with_flags(preset(args.preset), args).override(args.set or [])
     root = Path(args.root or f"runs/study-{args.preset}")
