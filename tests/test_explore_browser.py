@@ -114,3 +114,29 @@ def test_slider_changes_image_in_chromium(sync_api, explorer_url):
             browser.close()
     assert not errors, errors
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_effects_panel_in_chromium(sync_api, explorer_url):
+    """Opening "what each code does" fills the ranked table and shows the effects picture."""
+    errors = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(explorer_url)
+            wait_version(page, "image", 1)
+            assert page.locator("#effects-table tbody tr").count() == 0  # nothing computed until opened
+            page.click("#effects-panel summary")
+            wait_version(page, "effects", 1)
+            rows = page.locator("#effects-table tbody tr")
+            assert rows.count() == 3
+            assert sorted(rows.nth(i).locator("td").nth(1).inner_text() for i in range(3)) == ["c1", "c2", "c3"]
+            assert [rows.nth(i).locator("td").first.inner_text() for i in range(3)] == ["1", "2", "3"]
+            assert page.evaluate("document.getElementById('effects').naturalWidth") > 100
+            assert "draws" in page.inner_text("#effects-caption")
+        finally:
+            browser.close()
+    assert not errors, errors

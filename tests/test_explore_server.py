@@ -175,6 +175,7 @@ def test_png_endpoints(server):
     ("POST", "/api/image", {"raw": " " * (srv.MAX_BODY + 1)}, 413, "at most"),
     ("GET", "/api/image", {}, 405, "POST"),
     ("POST", "/api/info", {"body": {}}, 405, "GET"),
+    ("POST", "/api/effects", {"body": {}}, 405, "GET"),
     ("DELETE", "/api/info", {}, 405, "GET"),
     ("GET", "/../../etc/passwd", {}, 404, "no such page"),
     ("GET", "/api/info", {"headers": {"Host": "attacker.example:80"}}, 403, "refused"),
@@ -183,6 +184,29 @@ def test_bad_http_requests_get_4xx_json(server, method, path, kw, code, needle):
     status, ctype, body, _ = request(server, method, path, **kw)
     assert status == code and ctype == "application/json"
     assert needle in json.loads(body)["error"]
+
+
+def test_effects_json_and_png(explorer):
+    """/api/effects and /api/effects.png: what each code does, computed once (infogan.explain)."""
+    from infogan.explain import code_effects
+
+    fx = Explorer(explorer.G, explorer.spec, run="untrained", effects_noise=4)
+    s = make_server(fx)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        status, ctype, body, _ = request(s, "GET", "/api/effects")
+        assert status == 200 and ctype == "application/json"
+        d = json.loads(body)
+        assert d["run"] == "untrained" and d["n_noise"] == 4 and sorted(c["rank"] for c in d["codes"]) == [1, 2, 3, 4]
+        assert d["codes"] == code_effects(explorer.G, explorer.spec, n_noise=4).to_dict()["codes"]
+        status, ctype, png, _ = request(s, "GET", "/api/effects.png")
+        assert status == 200 and ctype == "image/png" and png[:8] == b"\x89PNG\r\n\x1a\n" and png_size(png)[0] > 100
+        assert fx.effects()[1] is fx.effects()[1]  # computed once
+        status, _, body, headers = request(s, "HEAD", "/api/effects.png")
+        assert status == 200 and body == b"" and int(headers["Content-Length"]) == len(png)
+    finally:
+        s.shutdown()
+        s.server_close()
 
 
 def raw_exchange(server, data: bytes) -> bytes:

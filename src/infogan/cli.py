@@ -1,4 +1,4 @@
-"""Command line: ``infogan train | eval | sample | traverse | encode | explore | cluster | report | presets``.
+"""Command line: ``infogan train | eval | sample | traverse | encode | explore | cluster | explain | report | presets``.
 
 The only module that reads argv. User mistakes print one line on stderr and exit with status 2
 (``--debug`` shows the traceback).
@@ -356,6 +356,42 @@ def cmd_cluster(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from . import explain as ex
+    from .config import MAX_STEPS
+    from .report import write_report
+    from .run import load_model
+
+    _bounded("--noise", args.noise, 1, ex.MAX_NOISE)
+    _bounded("--values", args.values, 2, ex.MAX_VALUES)
+    _bounded("--seed", args.seed, 0, MAX_SEED)
+    _bounded("--step", args.step, 0, MAX_STEPS)
+    run_dir = Path(args.run)
+    out = Path(args.out) if args.out else run_dir / ex.EXPLAIN_DIR
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder (effects.png and effects.json are written into it)")
+    m = load_model(run_dir, args.device or "cpu", step=args.step)
+    if (need := ex.images_needed(m.config.latent, args.noise, args.values)) > ex.MAX_IMAGES:
+        raise UserError(f"--noise {args.noise} over this run's codes needs {need} generated images; at most "
+                        f"{ex.MAX_IMAGES} (lower --noise or --values)")
+    effects = ex.code_effects(m.G, m.config.latent, n_noise=args.noise, n_values=args.values, seed=args.seed)
+    meta = {"run": run_dir.resolve().name, "step": m.step, "checkpoint": m.checkpoint.name}
+    title = f"What each code does: {meta['run']} at step {m.step}"
+    if args.out:
+        _make_parent(out, "--out")
+    png, js = ex.write_effects(effects, out, meta, title)
+    if not args.out:
+        write_report(run_dir)  # report.md gets its "What each code does" section
+    if args.json:
+        print(json.dumps({**meta, **effects.to_dict()}, indent=1))
+    else:
+        print(f"{args.run} at step {m.step} ({m.checkpoint.name}): {args.noise} draws of noise and codes, "
+              f"seed {args.seed}")
+        print("\n".join(ex.table({**meta, **effects.to_dict()})))
+        print(f"-> {png}, {js}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
     from .run import is_run_dir
@@ -539,6 +575,19 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true", help="write into a non-empty --out")
     k.add_argument("--device")
     k.set_defaults(func=cmd_cluster)
+
+    ex = sub.add_parser("explain", help="what each code does to the images, label-free: effect maps, strengths, inactive codes")
+    ex.add_argument("run")
+    ex.add_argument("--step", type=int, help="the checkpoint of this step (default: the newest good one)")
+    ex.add_argument("--noise", type=int, default=64, help="draws of the noise and the other codes (default 64)")
+    ex.add_argument("--values", type=int, default=10, help="values of a continuous code's sweep over its traversal "
+                    "range (default 10; categorical codes sweep every category)")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--out", help="folder for effects.png and effects.json (default RUN/explain, which also "
+                    "updates RUN/report.md)")
+    ex.add_argument("--json", action="store_true", help="print the JSON instead of the table")
+    ex.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    ex.set_defaults(func=cmd_explain)
 
     r = sub.add_parser("report", help="regenerate a run's report.md")
     r.add_argument("run")

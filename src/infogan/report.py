@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointError
 from .config import Config
+from .explain import EFFECTS_PNG, EXPLAIN_DIR, read_effects
 from .fsutil import atomic_write
 from .run import read_eval, read_metrics, run_config
 from .viz import plot_curves
@@ -104,6 +105,7 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
         path = plot_curves(series, figs / "accuracy.png", "Unsupervised test accuracy", "accuracy (%)")
         lines += ["## Accuracy during training", "", f"![accuracy]({path.relative_to(run_dir)})", ""]
     lines += _confusion_section(run_dir)
+    lines += _effects_section(run_dir)
     trav = [(n, run_dir / "traversals" / f"{n}.png") for n in names]
     trav = [(n, p) for n, p in trav if p.is_file()]
     if trav:
@@ -142,6 +144,46 @@ def _confusion_section(run_dir: Path) -> list[str]:
             lines.append(f"| {i} | " + " | ".join(str(x) for x in row) + f" | {m} |")
         lines.append("")
     return lines
+
+
+def _effects_section(run_dir: Path) -> list[str]:
+    """What each code does, from ``explain/effects.json`` (written by ``infogan explain``), if present.
+
+    Read, not computed: the report is written at the end of every training run and by ``eval``,
+    and the effect maps cost ``(codes + 1) x 64 x 10`` generated images at the defaults (5 s for
+    the MNIST preset on the shared 2-core CPU; the presets with ten codes take about three times
+    as long).
+    """
+    folder = run_dir / EXPLAIN_DIR
+    d = read_effects(folder)
+    codes = [c for c in d["codes"] if isinstance(c, dict)] if d else []
+    if not codes:
+        return []
+    ref = d.get("reference") if isinstance(d.get("reference"), dict) else {}
+    lines = [f"## What each code does (`infogan explain`, step {d.get('step', '?')}, {d.get('n_noise', '?')} draws)", "",
+             ("Label-free. For each code, every draw of the noise and the other codes is held fixed while the "
+              "code sweeps its values (every category; a continuous code its traversal range); the effect map "
+              "is each pixel's mean absolute change over the sweep. *ratio*: the map's mean over the same "
+              "statistic with the noise varied instead"
+              + (f" ({_f(ref.get('strength'))} of the pixel range)" if isinstance(ref.get("strength"), (int, float)) else "")
+              + "; *peak*: the same for the map's 99th percentile; *top 10 %*: the share of the change in the "
+              "map's brightest tenth of pixels; *inactive*: ratio and peak below 0.05, or no change of half a "
+              "grey level anywhere (docs/metrics.md)."), "",
+             "| rank | code | prior | ratio | peak | top 10 % | where |", "|---|---|---|---|---|---|---|"]
+    for c in sorted(codes, key=lambda c: c.get("rank") if isinstance(c.get("rank"), int) else 1 << 30):
+        conc = c.get("concentration")
+        where = "**inactive**" if c.get("inactive") is True else str(c.get("where", ""))
+        lines.append(f"| {c.get('rank', '')} | {c.get('name', '')} | {c.get('prior', '')} | {_f(_num(c.get('ratio')))} | "
+                     f"{_f(_num(c.get('peak_ratio')))} | "
+                     f"{f'{100 * conc:.0f}%' if isinstance(conc, (int, float)) else ''} | {where} |")
+    lines.append("")
+    if (folder / EFFECTS_PNG).is_file():
+        lines += [f"![what each code does]({EXPLAIN_DIR}/{EFFECTS_PNG})", ""]
+    return lines
+
+
+def _num(x):
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
 def _curve(rows: list[dict], key: str) -> tuple[list, list]:

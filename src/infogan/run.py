@@ -188,18 +188,28 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
-def load_run(run_dir: str | os.PathLike) -> tuple[Config, dict[str, Any], Path]:
-    """(config, checkpoint state, checkpoint path) of a run's newest good checkpoint.
+def load_run(run_dir: str | os.PathLike, step: int | None = None) -> tuple[Config, dict[str, Any], Path]:
+    """(config, checkpoint state, checkpoint path) of a run's newest good checkpoint, or of the
+    checkpoint of ``step`` when given.
 
     Raises:
         CheckpointError: ``run_dir`` is not a run, no checkpoint verifies (NoCheckpoint when none was
             ever completed), the checkpoint does not belong to the run (its config differs from
             the run's config.toml beyond ``config.RESUME_MAY_CHANGE``), or any of its entries does
             not fit its config (:func:`check_state`). Nothing is loaded into a network before that.
+            With ``step``: also when the run keeps no checkpoint of that step, or it does not verify.
     """
     run_dir = Path(run_dir)
     run_cfg = run_config(run_dir)
-    path, state = ckpt.load_latest(run_dir / CHECKPOINTS, warn=_warn)
+    if step is None:
+        path, state = ckpt.load_latest(run_dir / CHECKPOINTS, warn=_warn)
+    else:
+        kept = ckpt.list_checkpoints(run_dir / CHECKPOINTS)
+        path = next((p for p in kept if ckpt.checkpoint_step(p) == step), None)
+        if path is None:
+            steps = ", ".join(str(ckpt.checkpoint_step(p)) for p in kept) or "none"
+            raise ckpt.CheckpointError(f"{run_dir} keeps no checkpoint of step {step} (steps kept: {steps})")
+        state = ckpt.load_file(path)
     return check_checkpoint(run_cfg, state, path), state, path
 
 
@@ -628,12 +638,14 @@ class LoadedModel(NamedTuple):
     step: int
 
 
-def load_model(run_dir: str | os.PathLike, device: str = "cpu") -> LoadedModel:
-    """G and D/Q of a run's newest good checkpoint, rebuilt from the checkpoint's config.
+def load_model(run_dir: str | os.PathLike, device: str = "cpu", step: int | None = None) -> LoadedModel:
+    """G and D/Q of a run's newest good checkpoint (or of the checkpoint of ``step``), rebuilt from
+    the checkpoint's config.
 
     Args:
         run_dir: the run directory.
         device: cpu, cuda, cuda:N or auto.
+        step: a kept checkpoint's step (default: the newest good one).
 
     Returns:
         (config, G, D, checkpoint path, step); D carries the BN statistics of real images
@@ -644,7 +656,7 @@ def load_model(run_dir: str | os.PathLike, device: str = "cpu") -> LoadedModel:
     """
     from .dist import resolve_device
 
-    cfg, state, path = load_run(run_dir)
+    cfg, state, path = load_run(run_dir, step)
     dev = resolve_device(device)
     G, D = build_for(cfg.model, cfg.latent, checkpoint_image_shape(state, path))
     try:

@@ -8,6 +8,11 @@ Gradio. Endpoints:
     POST /api/image        {"seed": int, "codes": {name: value}, "scale": int}  -> one PNG
     POST /api/grid         {"seed", "codes", "scale", "code": name, "rows": int,
                             "steps": int, "lo": float, "hi": float}           -> traversal PNG
+    GET  /api/effects      what each code does (``infogan.explain``): the ranked codes (JSON)
+    GET  /api/effects.png  the effect map and a sweep of each code, ranked (PNG)
+
+The effects are computed once, on the first request for either, with ``infogan explain``'s
+defaults (64 draws, seed 0), so they match ``infogan explain RUN`` at the same step.
 
 The noise ``z`` of an image is a function of its seed alone, so a seed plus code values names an
 image exactly. A traversal grid varies one code along its columns (all k categories, or ``steps``
@@ -41,6 +46,7 @@ from urllib.parse import urlsplit
 import torch
 from PIL import Image
 
+from ..explain import DEFAULT_NOISE, DEFAULT_VALUES, MAX_IMAGES, code_effects, effects_png, images_needed
 from ..figures import generate
 from ..latent import Latents, LatentSpec
 from ..run import load_model
@@ -118,10 +124,11 @@ class Explorer:
         max_queue: generation requests admitted at once (the one generating included); one more
             is refused with 503 and ``Retry-After`` (``RequestError``) instead of waiting.
         max_wait: seconds an admitted request waits for the generator before it is refused so.
+        effects_noise: draws of the noise behind the code effects (``/api/effects``).
     """
 
     def __init__(self, G: torch.nn.Module, spec: LatentSpec, run: str = "", step: int = 0, checkpoint: str = "",
-                 max_queue: int = MAX_QUEUE, max_wait: float = MAX_WAIT):
+                 max_queue: int = MAX_QUEUE, max_wait: float = MAX_WAIT, effects_noise: int = DEFAULT_NOISE):
         if max_queue < 1 or not max_wait > 0:
             raise ValueError(f"max_queue must be >= 1 and max_wait > 0, got {max_queue} and {max_wait}")
         self.G = G.eval()
@@ -132,6 +139,9 @@ class Explorer:
         self._lock = threading.Lock()  # one generation at a time
         self._admitted = threading.BoundedSemaphore(max_queue)
         self._seconds = 0.0  # moving average of one generation, for Retry-After
+        self.effects_noise = effects_noise
+        self._effects: tuple[dict, bytes] | None = None  # (JSON, PNG), computed on the first request
+        self._effects_lock = threading.Lock()
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu") -> Explorer:
@@ -212,6 +222,19 @@ class Explorer:
         lat.codes[i] = v.long() if not code.continuous else v.float()
         return self._png(self._generate(lat), rows, cols, scale)
 
+    def effects(self) -> tuple[dict, bytes]:
+        """(JSON, PNG) of what each code does; computed on the first call (one generator turn), then kept."""
+        with self._effects_lock:
+            if self._effects is None:
+                if (need := images_needed(self.spec, self.effects_noise, DEFAULT_VALUES)) > MAX_IMAGES:
+                    raise _bad(f"this run's codes need {need} generated images for their effects; at most {MAX_IMAGES}")
+                eff = self._exclusive(lambda: code_effects(self.G, self.spec, n_noise=self.effects_noise, seed=0),
+                                      timed=False)
+                meta = {"run": self.run, "step": self.step, "checkpoint": self.checkpoint}
+                title = f"What each code does: {self.run or 'run'} at step {self.step}"
+                self._effects = ({**meta, **eff.to_dict()}, effects_png(eff, title))
+            return self._effects
+
     # ---- helpers -------------------------------------------------------------------------------
     @staticmethod
     def _check_keys(req: dict, allowed: set[str]) -> None:
@@ -266,6 +289,11 @@ class Explorer:
         return int(min(60, max(1, math.ceil(self._seconds * self.max_queue))))
 
     def _generate(self, lat: Latents) -> torch.Tensor:
+        return self._exclusive(lambda: generate(self.G, self.spec, lat))  # (N, C, H, W) uint8
+
+    def _exclusive(self, work, timed: bool = True):
+        """``work()`` with the generator to itself, once admitted (503 when the queue is full or the
+        wait too long); ``timed``: its duration feeds the Retry-After estimate."""
         if not self._admitted.acquire(blocking=False):
             raise _busy(f"busy: {self.max_queue} requests are already queued for the generator", self._retry_after())
         try:
@@ -275,8 +303,9 @@ class Explorer:
                 t0 = time.perf_counter()
                 with torch.no_grad():
                     self.G.eval()
-                    out = generate(self.G, self.spec, lat)  # (N, C, H, W) uint8
-                self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - t0)
+                    out = work()
+                if timed:
+                    self._seconds = 0.8 * self._seconds + 0.2 * (time.perf_counter() - t0)
                 return out
             finally:
                 self._lock.release()
@@ -350,6 +379,13 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/api/info":
                 self._only(method, ("GET", "HEAD"))
                 self._json(200, self.explorer.info(), head=method == "HEAD")
+            elif path in ("/api/effects", "/api/effects.png"):
+                self._only(method, ("GET", "HEAD"))
+                data, png = self.explorer.effects()
+                if path == "/api/effects":
+                    self._json(200, data, head=method == "HEAD")
+                else:
+                    self._send(200, png, "image/png", head=method == "HEAD")
             elif path in ("/api/image", "/api/grid"):
                 self._only(method, ("POST",))
                 req = self._read_json()

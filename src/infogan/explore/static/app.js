@@ -218,6 +218,34 @@ function wire() {
   $("new-noise").addEventListener("click", gridInputs);
 }
 
+// What each code does: computed by the server on the first request, so fetched when first opened.
+let effectsLoaded = false;
+async function showEffects() {
+  if (effectsLoaded) return;
+  effectsLoaded = true;
+  $("effects-caption").textContent = "computing…";
+  try {
+    const r = await fetch("api/effects");
+    const e = await r.json();
+    if (!r.ok) throw new Error(e.error);
+    const body = $("effects-table").tBodies[0];
+    for (const c of e.codes) {
+      const row = body.insertRow();
+      const where = c.inactive ? "inactive" : c.where;
+      for (const text of [c.rank, c.name, c.prior, Number(c.ratio).toFixed(2), where]) row.insertCell().textContent = String(text);
+      if (c.inactive) row.className = "inactive";
+    }
+    const img = $("effects");
+    img.addEventListener("load", () => { img.dataset.version = String(Number(img.dataset.version) + 1); }, { once: true });
+    img.src = "api/effects.png";
+    $("effects-caption").textContent = `${e.n_noise} draws; reference: the noise changes pixels by ${Number(e.reference.strength).toFixed(3)} on average`;
+  } catch (err) {
+    effectsLoaded = false;
+    $("effects-caption").textContent = "";
+    showStatus(`cannot compute the code effects (${err.message})`, true);
+  }
+}
+
 async function main() {
   try {
     const r = await fetch("api/info");
@@ -234,6 +262,7 @@ async function main() {
   fromHash();
   buildCodes();
   wire();
+  $("effects-panel").addEventListener("toggle", () => { if ($("effects-panel").open) showEffects(); });
   setControls();
   document.body.dataset.ready = "1";
   changed();
