@@ -455,10 +455,17 @@ def _make_parent(path: Path, flag: str) -> None:
 
 def cmd_study(args) -> int:
     from .config import preset
-    from .study import run_study
+    from .study import import_ray, run_study
 
     _bounded("--seeds", args.seeds, 1, 1000)
     _bounded("--parallel", args.parallel, 1, 256)
+    if args.address is not None and args.backend != "ray":
+        raise UserError("--address names a Ray cluster; it needs --backend ray")
+    if args.backend == "ray":
+        try:
+            import_ray()
+        except ImportError as e:
+            raise UserError(str(e)) from None
     _bounded("--first-seed", args.first_seed, 0, MAX_SEED - args.seeds)
     if args.root:
         _make_parent(Path(args.root), "--root")
@@ -467,7 +474,7 @@ def cmd_study(args) -> int:
     root = Path(args.root or f"runs/study-{args.preset}")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     summary = run_study(cfg, seeds, root, parallel=args.parallel, steps=args.steps,
-                        log=lambda m: print(m, file=sys.stderr))
+                        log=lambda m: print(m, file=sys.stderr), backend=args.backend, address=args.address)
     print((root / "study.md").read_text())
     if args.json:
         print(json.dumps({k: summary[k] for k in ("table", "selected")}, indent=1, default=str))
@@ -611,7 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--seeds", type=int, default=5, help="number of seeds")
     st.add_argument("--first-seed", type=int, default=0)
     _config_flag(st, "--steps", "total training steps of each seed", type=int)
-    st.add_argument("--parallel", type=int, default=1, help="runs trained at once (each gets cpu_count/P threads)")
+    st.add_argument("--parallel", type=int, help="runs trained at once (local: default 1, each gets cpu_count/P "
+                    "threads; ray: runs submitted at once, default all, the cluster's free CPUs decide)")
+    st.add_argument("--backend", choices=("local", "ray"), default="local",
+                    help="local: worker processes on this machine (default); ray: one Ray task per seed")
+    st.add_argument("--address", help="--backend ray: the Ray cluster, passed to ray.init (default: the Ray "
+                    "instance of this machine, else a new local one; auto: a running cluster; ray://HOST:10001)")
     st.add_argument("--root", help="study directory (default runs/study-<preset>)")
     _config_flag(st, "--samples", "fresh samples for L_I", type=int)
     _config_flag(st, "--disent-samples", "training points of the disentanglement metrics", type=int)
