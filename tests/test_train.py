@@ -245,7 +245,11 @@ def test_bf16_autocast_step_runs_and_keeps_float32_weights(tmp_path):
     out = tr.step()
     assert all(torch.isfinite(v) for v in out.values())
     assert all(p.dtype == torch.float32 for p in tr.G.parameters())
-    assert tr.amp and not Trainer(tiny_config(), tmp_path / "b", synthetic_store(64), progress=False).amp  # auto: off on CPU
+    assert tr.amp and not Trainer(tiny_config(amp="off"), tmp_path / "b", synthetic_store(64), progress=False).amp
+    from infogan.dist import native_bf16
+
+    auto = Trainer(tiny_config(), tmp_path / "c", synthetic_store(64), progress=False)
+    assert auto.amp == native_bf16(torch.device("cpu"))  # auto: bf16 where this CPU multiplies bf16 natively
 
 
 def test_joint_bn_runs_d_once_on_real_and_fake_together(tmp_path):

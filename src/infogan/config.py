@@ -73,9 +73,11 @@ class TrainConfig:
     # cheaper per step, docs/experiments.md); alternating: a D/Q step, then a G step with fresh codes (authors' code)
     update: str = "simultaneous"
     joint_bn: bool = False  # D/Q see real and fake images in one batch (shared BN statistics), not one batch each
+    fuse_views: bool = True  # all views of a step through D in one forward, batch norm per view (same maths, faster)
     mi_to_trunk: bool = True  # the MI gradient trains D's shared trunk too (not only the Q head)
     cat_invariance: float = 0.0  # beyond the paper: weight of L_I(categorical) on randomly warped fakes
     real_consistency: float = 0.0  # beyond the paper: weight of Q's category agreement between real images and warped copies (IIC)
+    warp_fraction: float = 1.0  # the warped views take this share of the batch (the first rows; fewer D passes)
     aug_rotate: float = 15.0  # cat_invariance / real_consistency warp: max rotation in degrees
     aug_scale: float = 0.1  # the warps: max relative zoom
     aug_shift: float = 0.1  # the warps: max shift, fraction of the image side
@@ -83,12 +85,15 @@ class TrainConfig:
     cr_gap: float = 0.0  # InfoGAN-CR: non-shared continuous codes of a pair differ by >= gap·(hi-lo)/2
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU threads for torch (0: torch's default)
-    amp: str = "auto"  # mixed precision of the forward passes: auto (bf16 on CUDA, off on CPU), bf16, off
+    amp: str = "auto"  # mixed precision of the forward passes: auto (bf16 where native: CUDA, AVX-512 BF16/AMX CPUs), bf16, off
+    channels_last: bool = False  # convolution weights and activations in NHWC memory layout
     compile: bool = False  # torch.compile G and D (pays off on GPU for long runs; compiles for a minute)
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard lines
     eval_every: int = 500  # steps between evaluations (accuracy, L_I on fresh samples)
     ckpt_every: int = 500  # steps between checkpoints
     keep_ckpts: int = 3  # checkpoints kept (oldest removed first)
+    stop_patience: int = 0  # label-free early stop: evaluations without a gain of stop_delta in the score; 0 = off
+    stop_delta: float = 0.02  # nats: the least gain in (real-image MI + L_I of the categorical codes) that counts
     eval_samples: int = 10000  # fresh samples for the L_I estimate at evaluation
     disent_samples: int = 2000  # data sets with factors: training points of the disentanglement metrics at evaluation
     max_recoveries: int = 3  # divergence: restores of the last good checkpoint before giving up
@@ -303,6 +308,7 @@ def validate(cfg: Config) -> None:
         (t.update in UPDATES, f"train.update must be {' or '.join(UPDATES)}, got {t.update!r}"),
         (t.cat_invariance >= 0 and math.isfinite(t.cat_invariance),
          f"train.cat_invariance must be >= 0, got {t.cat_invariance}"),
+        (0 < t.warp_fraction <= 1, f"train.warp_fraction must be in (0, 1], got {t.warp_fraction}"),
         (0 <= t.aug_rotate <= 180, f"train.aug_rotate must be in [0, 180] degrees, got {t.aug_rotate}"),
         (0 <= t.aug_scale < 1, f"train.aug_scale must be in [0, 1), got {t.aug_scale}"),
         (0 <= t.aug_shift <= 0.5, f"train.aug_shift must be in [0, 0.5], got {t.aug_shift}"),
@@ -312,6 +318,10 @@ def validate(cfg: Config) -> None:
         (0 <= t.cr_gap < 1, f"train.cr_gap must be in [0, 1), got {t.cr_gap}"),
         (t.cr_weight == 0 or len(cfg.latent.codes) >= 2,
          f"train.cr_weight={t.cr_weight} needs at least 2 latent codes, the spec has {len(cfg.latent.codes)}"),
+        (0 <= t.stop_patience <= MAX_STEPS, f"train.stop_patience must be in [0, {MAX_STEPS:,}] evaluations, got {t.stop_patience}"),
+        (t.stop_delta >= 0 and math.isfinite(t.stop_delta), f"train.stop_delta must be >= 0 nats, got {t.stop_delta}"),
+        (t.stop_patience == 0 or t.eval_every > 0,
+         f"train.stop_patience={t.stop_patience} needs periodic evaluation: set train.eval_every > 0"),
         (t.amp in ("auto", "bf16", "off"), f"train.amp must be auto, bf16 or off, got {t.amp!r}"),
         (t.max_recoveries >= 0, f"train.max_recoveries must be >= 0, got {t.max_recoveries}"),
         (t.max_recoveries <= MAX_RECOVERIES,

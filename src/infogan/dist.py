@@ -28,6 +28,18 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"train.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matrix products run natively here (CUDA, or a CPU with AVX-512 BF16 or AMX),
+    so that bf16 autocast speeds training up instead of slowing it down."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, n, None) for n in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(f()) for f in checks if f is not None)
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 

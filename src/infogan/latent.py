@@ -323,6 +323,10 @@ class Latents:
     def __len__(self) -> int:
         return self.noise.shape[0]
 
+    def head(self, n: int) -> Latents:
+        """The first ``n`` rows (a random subset: the rows are drawn independently)."""
+        return Latents(self.noise[:n], [v[:n] for v in self.codes])
+
 
 @dataclass(frozen=True)
 class LatentSpec:

@@ -202,7 +202,8 @@ class WarpedFakeInformation(Term):
 
     def _value(self, v: Views) -> Part:
         if self.name not in v.cache:
-            v.cache[self.name] = mi_loss(self.spec, v.q["fake_warped"], v.latents, categorical_only=True)
+            q = v.q["fake_warped"]  # the warped copies of the first len(q) fakes (train.warp_fraction)
+            v.cache[self.name] = mi_loss(self.spec, q, v.latents.head(len(q)), categorical_only=True)
         return v.cache[self.name]
 
     def d(self, v: Views) -> Part:
@@ -225,7 +226,8 @@ class RealConsistency(Term):
         self.spec, self.weight = spec, weight
 
     def d(self, v: Views) -> Part:
-        value, parts = paired_mi(self.spec, v.q["real"], v.q["real_warped"])
+        warped = v.q["real_warped"]  # warped copies of the first len(warped) real images (train.warp_fraction)
+        value, parts = paired_mi(self.spec, v.q["real"][: len(warped)], warped)
         return -self.weight * value, {f"consistency/{k}": p for k, p in parts.items()}
 
 

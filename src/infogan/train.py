@@ -39,7 +39,7 @@ from .config import Config, ConfigError, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents
-from .losses import Views, build_objective
+from .losses import VIEWS, Views, build_objective
 from .run import MAX_PARAMS, build_networks, check_state, count_parameters, make_adam, truncate_metrics
 
 
@@ -84,6 +84,9 @@ class Trainer:
         self.G, self.D = nets["G"], nets["D"]
         self.G.to(self.device)
         self.D.to(self.device)
+        if t.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
         self.output = self.G.output
         self.opt_d = make_adam(self.D.parameters(), cfg.optim.lr_d, cfg)
         self.opt_g = make_adam(self.G.parameters(), cfg.optim.lr_g, cfg)
@@ -102,9 +105,10 @@ class Trainer:
             self.H.to(self.device)
             self.opt_h = make_adam(self.H.parameters(), cfg.optim.lr_d, cfg)
             self.h_params = list(self.H.parameters())
-        # bf16 autocast for the forward passes (the loss maths stay float32, see losses.py). On CPUs
-        # without native bf16 it is slower, so "auto" enables it on CUDA only.
-        amp = t.amp if t.amp != "auto" else ("bf16" if self.device.type == "cuda" else "off")
+        # bf16 autocast for the forward passes (the loss maths stay float32, see losses.py). "auto"
+        # enables it where bf16 products run natively (CUDA; CPUs with AVX-512 BF16 or AMX): there
+        # it is faster; elsewhere it would be slower (docs/experiments.md, "Speed").
+        amp = t.amp if t.amp != "auto" else ("bf16" if dist.native_bf16(self.device) else "off")
         self.amp = amp == "bf16"
         # Under torchrun: DistributedDataParallel averages gradients over ranks (global batch).
         self.G_run, self.D_run, self.H_run = self.G, self.D, self.H
@@ -190,27 +194,59 @@ class Trainer:
     def views(self, names: tuple[str, ...], lat: Latents, real: torch.Tensor, fake: torch.Tensor,
               detach_q: bool = False) -> Views:
         """D/Q outputs for the named views (see ``losses.VIEWS``); ``detach_q`` stops Q's gradient at
-        the trunk for the views of generated images (``train.mi_to_trunk=false``)."""
+        the trunk for the views of generated images (``train.mi_to_trunk=false``).
+
+        With ``train.fuse_views`` (the default) every view goes through D in one forward of the
+        concatenated batch, each view normalised with its own batch statistics (the same numbers as
+        one forward per view: ``nets.blocks.Discriminator``), or real and fake together where
+        ``train.joint_bn`` asks for shared statistics."""
         t, B = self.cfg.train, len(lat)
         v = Views(lat)
-        with self.autocast():
-            if t.joint_bn and "fake" in names:  # real and fake in one forward: shared batch-norm statistics
-                d_both, q_both = self.D_run(torch.cat([real, fake]), detach_q=detach_q)
-                (v.d["real"], v.d["fake"]), (v.q["real"], v.q["fake"]) = d_both.split(B), q_both.split(B)
-            else:
-                if "real" in names:
-                    v.d["real"], v.q["real"] = self.D_run(real)
-                if "fake" in names:
-                    v.d["fake"], v.q["fake"] = self.D_run(fake, detach_q=detach_q)  # (B,), (B, q_dim)
-        # The warps draw from the run's generator (fake first), so a run stays exactly repeatable.
+        imgs: dict[str, torch.Tensor] = {}
+        if "real" in names or (t.joint_bn and "fake" in names):  # joint_bn: the fakes' statistics include real
+            imgs["real"] = real
+        if "fake" in names:
+            imgs["fake"] = fake
+        # The warps draw from the run's generator (fake first), so a run stays exactly repeatable;
+        # they warp the first train.warp_fraction of the batch (its rows are independent draws).
+        n_w = B if t.warp_fraction >= 1 else max(2, round(t.warp_fraction * B))
         if "fake_warped" in names:
-            warped = random_affine(fake, self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
-            with self.autocast():
-                v.d["fake_warped"], v.q["fake_warped"] = self.D_run(warped, detach_q=detach_q)
+            imgs["fake_warped"] = random_affine(fake[:n_w], self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
         if "real_warped" in names:
-            warped = random_affine(real, self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
+            imgs["real_warped"] = random_affine(real[:n_w], self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
+        order = [n for n in VIEWS if n in imgs]
+        if t.fuse_views:
+            # Real views in one forward, views of generated images in another: L_G's gradient then
+            # runs back through the fakes' forward only, never through rows it cannot reach. Under
+            # joint_bn real and fake share statistics, so every view goes into one forward.
+            if t.joint_bn and "real" in imgs and "fake" in imgs:
+                parts = [order]
+            else:
+                parts = [[n for n in order if n.startswith(side)] for side in ("real", "fake")]
             with self.autocast():
-                v.d["real_warped"], v.q["real_warped"] = self.D_run(warped)
+                for part in parts:
+                    if not part:
+                        continue
+                    sizes = [len(imgs[n]) for n in part]
+                    groups = list(sizes)
+                    if part[:2] == ["real", "fake"]:
+                        groups = [sizes[0] + sizes[1], *sizes[2:]]
+                    mask: bool | torch.Tensor = detach_q and part[0].startswith("fake")
+                    if detach_q and len(parts) == 1:  # Q's gradient stops at the trunk for the fakes only
+                        mask = torch.cat([torch.full((len(imgs[n]),), n.startswith("fake"), device=real.device)
+                                          for n in part])
+                    x = torch.cat([imgs[n] for n in part]) if len(part) > 1 else imgs[part[0]]
+                    d, q = self.D_run(x, detach_q=mask, views=groups)
+                    for n, dn, qn in zip(part, d.split(sizes), q.split(sizes)):
+                        v.d[n], v.q[n] = dn, qn
+        else:  # one forward per view (real and fake together under joint_bn)
+            with self.autocast():
+                if t.joint_bn and "real" in imgs and "fake" in imgs:
+                    d_both, q_both = self.D_run(torch.cat([real, fake]), detach_q=detach_q, views=[2 * B])
+                    (v.d["real"], v.d["fake"]), (v.q["real"], v.q["fake"]) = d_both.split(B), q_both.split(B)
+                for n in ("real", "fake", "fake_warped", "real_warped"):
+                    if n in imgs and n not in v.d:
+                        v.d[n], v.q[n] = self.D_run(imgs[n], detach_q=detach_q and n.startswith("fake"))
         if "pairs" in names:
             v.pairs = self.cr_logits(B)
         return v
@@ -318,6 +354,9 @@ class Trainer:
             tb = _tensorboard(self.run_dir / "tb", self.log)
         self._tb = tb
         last_eval: dict = {}
+        # Wall seconds of the run so far (continued across resumes) and of its evaluations.
+        wall0 = time.perf_counter() - (_last_wall(self.run_dir / "metrics.jsonl") if main else 0.0)
+        stopper = PlateauStop(t.stop_patience, t.stop_delta)
 
         # Ctrl-C / SIGTERM set a flag; the loop stops between steps (on every rank at the same
         # step), so the final checkpoint never holds a half-applied update.
@@ -360,16 +399,28 @@ class Trainer:
                         t_last, s_last = time.perf_counter(), self.step_count
                         continue
                     row["it_s"] = (s - s_last) / max(now - t_last, 1e-9)
+                    row["wall_s"] = now - wall0
                     t_last, s_last = now, s
                     self._write({"step": s, **row})
                     bar.set_postfix_str(_postfix(row), refresh=False)
+                stop_now = False
                 if (t.eval_every and s % t.eval_every == 0) or s == total:
                     if main:
+                        t_eval = time.perf_counter()
                         last_eval = self.evaluate_now()
-                        self._write({"step": s, "eval": last_eval})
                         self.figures()
-                if s % t.ckpt_every == 0 or s == total:
+                        done = time.perf_counter()
+                        stop_now = stopper.update(last_eval) and s < total
+                        self._write({"step": s, "eval": last_eval, "eval_s": done - t_eval, "wall_s": done - wall0,
+                                     **({"plateau_score": stopper.best} if stop_now else {})})
+                        t_last += done - t_eval  # it_s counts training only
+                    stop_now = dist.any_flag(stop_now, self.device)
+                if s % t.ckpt_every == 0 or s == total or stop_now:
                     self.save()
+                if stop_now:
+                    self.log(f"\nstopping at step {s}: the label-free score {stopper.best:.3f} nats gained less than "
+                             f"{t.stop_delta} in {t.stop_patience} evaluations (train.stop_patience)")
+                    break
             if interrupted:
                 self.log(f"\ninterrupted at step {self.step_count}: writing a checkpoint")
                 self.save()
@@ -475,6 +526,56 @@ class Trainer:
         from .figures import write_figures
 
         write_figures(self.G, self.spec, self.run_dir, self.step_count, self.cfg.train.seed)
+
+
+class PlateauStop:
+    """The label-free stopping rule (``train.stop_patience``, ``train.stop_delta``): the score of an
+    evaluation is Q's information about real images plus L_I on fresh samples, summed over the
+    categorical codes (over every code when there is none), in nats; stop once ``patience``
+    evaluations in a row have not raised the best score by more than ``delta``. No labels."""
+
+    def __init__(self, patience: int, delta: float) -> None:
+        self.patience, self.delta = patience, delta
+        self.best: float | None = None
+        self.wait = 0
+
+    @staticmethod
+    def score(ev: dict) -> float | None:
+        real = ev.get("real_mi") or {}
+        names = list(ev.get("mi_gap") or {}) or list(ev.get("mi_lower_bound") or {})
+        vals = [(ev.get("mi_lower_bound") or {}).get(n) for n in names] + [real.get(n) for n in names if n in real]
+        vals = [v for v in vals if v is not None]
+        return sum(vals) if vals else None
+
+    def update(self, ev: dict) -> bool:
+        """Take one evaluation's results; True when training should stop."""
+        if not self.patience:
+            return False
+        score = self.score(ev)
+        if score is None:
+            return False
+        if self.best is None or score > self.best + self.delta:
+            self.best, self.wait = score if self.best is None else max(score, self.best), 0
+            return False
+        self.best = max(self.best, score)
+        self.wait += 1
+        return self.wait >= self.patience
+
+
+def _last_wall(path: Path) -> float:
+    """The last ``wall_s`` logged in a metrics file (0 for a new run): a resumed run's clock goes on."""
+    try:
+        lines = path.read_bytes().splitlines()[-200:]
+    except OSError:
+        return 0.0
+    for line in reversed(lines):
+        try:
+            v = json.loads(line).get("wall_s")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(v, (int, float)) and math.isfinite(v) and v >= 0:
+            return float(v)
+    return 0.0
 
 
 class DivergenceError(RuntimeError):

@@ -83,11 +83,55 @@ class QHead(nn.Module):
         return self.net(h)
 
 
+class _PerViewNorm:
+    """Batch norm that, given ``view_sizes``, normalises each consecutive block of rows (one *view*
+    of a batch: real, fake, warped copies ...) with its own statistics, in one call: the same
+    numbers (and the same running-statistics updates, in block order) as one forward per view,
+    while the layers around it see one large batch. Same parameters and state-dict keys as
+    ``nn.BatchNorm1d/2d``."""
+
+    view_sizes: list[int] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sizes = self.view_sizes
+        if sizes is None or len(sizes) == 1 or not self.training:  # eval: running statistics, per row
+            return super().forward(x)
+        return torch.cat([super(_PerViewNorm, self).forward(part) for part in x.split(sizes)])
+
+
+class PerViewBatchNorm1d(_PerViewNorm, nn.BatchNorm1d):
+    pass
+
+
+class PerViewBatchNorm2d(_PerViewNorm, nn.BatchNorm2d):
+    pass
+
+
+def _per_view_norms(module: nn.Module) -> list[_PerViewNorm]:
+    """Replace every BatchNorm1d/2d under ``module`` by its per-view form (in place); return them."""
+    out: list[_PerViewNorm] = []
+    for name, child in module.named_children():
+        if type(child) in (nn.BatchNorm1d, nn.BatchNorm2d):
+            cls = PerViewBatchNorm1d if isinstance(child, nn.BatchNorm1d) else PerViewBatchNorm2d
+            new = cls(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            new.load_state_dict(child.state_dict())
+            setattr(module, name, new)
+            out.append(new)
+        elif isinstance(child, _PerViewNorm):
+            out.append(child)
+        else:
+            out += _per_view_norms(child)
+    return out
+
+
 class Discriminator(nn.Module):
     """D and Q in one module: a shared trunk, a 1-unit D head and the Q head.
 
     forward(x) -> (d_logit (B,), q_params (B, q_dim)). ``detach_q=True`` stops Q's gradient at the
-    trunk (the MI term then trains only the Q head through D's parameters).
+    trunk (the MI term then trains only the Q head through D's parameters); a (B,) bool tensor
+    does so for the rows where it is True. ``views=[n1, n2, ...]`` (summing to B) says that ``x``
+    holds several views one after another: every batch norm then normalises each with its own
+    statistics, exactly as one forward per view would, in one pass through the trunk.
     """
 
     def __init__(self, trunk: nn.Module, feat: int, q_dim: int, q_hidden: int = 128) -> None:
@@ -96,14 +140,28 @@ class Discriminator(nn.Module):
         self.d_head = nn.Linear(feat, 1)
         self.q_head = QHead(feat, q_dim, q_hidden) if q_dim > 0 else None
         self.q_dim = q_dim
+        _per_view_norms(self)
 
-    def forward(self, x: torch.Tensor, detach_q: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.trunk(x)  # (B, feat)
-        d = self.d_head(h).squeeze(1)  # (B,)
-        if self.q_head is None:
-            return d, h.new_zeros(h.shape[0], 0)
-        q = self.q_head(h.detach() if detach_q else h)  # (B, q_dim)
-        return d, q
+    def forward(self, x: torch.Tensor, detach_q: bool | torch.Tensor = False,
+                views: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        norms = [m for m in self.modules() if isinstance(m, _PerViewNorm)] if views else []
+        if norms and sum(views) != x.shape[0]:
+            raise ValueError(f"views {list(views)} do not add up to the batch of {x.shape[0]} images")
+        for m in norms:
+            m.view_sizes = list(views)
+        try:
+            h = self.trunk(x)  # (B, feat)
+            d = self.d_head(h).squeeze(1)  # (B,)
+            if self.q_head is None:
+                return d, h.new_zeros(h.shape[0], 0)
+            if isinstance(detach_q, torch.Tensor):
+                h = torch.where(detach_q[:, None], h.detach(), h)
+            elif detach_q:
+                h = h.detach()
+            return d, self.q_head(h)  # (B,), (B, q_dim)
+        finally:
+            for m in norms:
+                m.view_sizes = None
 
 
 class Generator(nn.Module):
