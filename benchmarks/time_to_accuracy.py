@@ -45,7 +45,7 @@ def _accuracy(row: dict) -> float | None:
 
 
 def one_seed(seed: int, root: Path, target: float, eval_every: int, sets: list[str], patience: int,
-             delta: float, timeout: float) -> dict:
+             delta: float, timeout: float, full: bool = False) -> dict:
     run_dir = root / f"seed{seed}"
     if run_dir.exists():
         raise SystemExit(f"{run_dir} exists: give --root a new folder (each measurement starts from nothing)")
@@ -73,12 +73,13 @@ def one_seed(seed: int, root: Path, target: float, eval_every: int, sets: list[s
                     reached = {"step": s, "accuracy": acc, "wall_s": seen[s], "run_wall_s": row.get("wall_s")}
                 if stopped is None and stopper.update(row["eval"]):
                     stopped = {"step": s, "accuracy": acc, "wall_s": seen[s], "score": stopper.best}
-            if reached is not None and stopped is not None:
+            if reached is not None and stopped is not None and not full:
                 proc.send_signal(signal.SIGTERM)
                 break
         if proc.poll() is None and time.time() - t0 >= timeout:
             proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
+        total = time.time() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -89,7 +90,10 @@ def one_seed(seed: int, root: Path, target: float, eval_every: int, sets: list[s
     train_rows = read_metrics(run_dir)[0]
     wall = max([r.get("wall_s") or 0 for r in train_rows + evals] or [0])
     eval_total = sum(r.get("eval_s") or 0 for r in evals)
+    final = evals[-1] if evals else None
     return {"seed": seed, "command": " ".join(cmd[1:]), "load_before": load, "target_reached": reached,
+            "final": {"step": final["step"], "accuracy": _accuracy(final)} if final else None,
+            "exit_code": proc.returncode, "total_s": total,
             "label_free_stop": stopped, "curve": curve, "eval_share": eval_total / wall if wall else None}
 
 
@@ -104,13 +108,14 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=int, default=1, help="label-free rule: train.stop_patience to replay")
     p.add_argument("--delta", type=float, default=0.05, help="label-free rule: train.stop_delta to replay")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per seed at most")
+    p.add_argument("--full", action="store_true", help="train every seed to the preset's last step (final accuracy too)")
     p.add_argument("--out", type=Path, help="JSON file (default: print only)")
     args = p.parse_args(argv)
     args.root.mkdir(parents=True, exist_ok=True)
     runs = []
     for seed in args.seeds:
         r = one_seed(seed, args.root, args.target, args.eval_every, args.sets, args.patience, args.delta,
-                     args.timeout)
+                     args.timeout, args.full)
         runs.append(r)
         got = r["target_reached"]
         print(f"seed {seed}: " + (f"{100 * args.target:.0f} % at step {got['step']} after {got['wall_s']:.0f} s"

@@ -34,7 +34,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import dist
-from .augment import random_affine
+from .augment import invariance_for
 from .config import Config, ConfigError, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
@@ -211,9 +211,9 @@ class Trainer:
         # they warp the first train.warp_fraction of the batch (its rows are independent draws).
         n_w = B if t.warp_fraction >= 1 else max(2, round(t.warp_fraction * B))
         if "fake_warped" in names:
-            imgs["fake_warped"] = random_affine(fake[:n_w], self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
+            imgs["fake_warped"] = invariance_for(t).apply(fake[:n_w], self.gen, self.output)
         if "real_warped" in names:
-            imgs["real_warped"] = random_affine(real[:n_w], self.gen, t.aug_rotate, t.aug_scale, t.aug_shift)
+            imgs["real_warped"] = invariance_for(t).apply(real[:n_w], self.gen, self.output)
         order = [n for n in VIEWS if n in imgs]
         if t.fuse_views:
             # Real views in one forward, views of generated images in another: L_G's gradient then
@@ -506,9 +506,11 @@ class Trainer:
 
     def evaluate_now(self) -> dict:
         t = self.cfg.train
-        # During training only the cheap array metrics; `infogan eval` computes them all.
-        return evaluate(self.G, self.D, self.spec, self.output, self.test, t.eval_samples,
-                        t.disent_samples, ARRAY_METRICS, real=self.data)
+        # During training only the cheap array metrics, in the training's precision (bf16 where it
+        # trains in bf16: half the time; `infogan eval` computes every metric in float32).
+        with self.autocast():
+            return evaluate(self.G, self.D, self.spec, self.output, self.test, t.eval_samples,
+                            t.disent_samples, ARRAY_METRICS, real=self.data)
 
     def save(self) -> Path | None:
         """Checkpoint (rank 0 writes; every rank contributes its RNG state and waits for the file)."""
