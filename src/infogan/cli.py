@@ -405,15 +405,18 @@ def cmd_report(args) -> int:
 
 def cmd_presets(args) -> int:
     from .config import PRESET_SHAPES, PRESETS
+    from .losses import RealConsistency, WarpedFakeInformation, build_objective
     from .nets import build_for, count_params
 
-    print(f"{'preset':<16}{'data':<16}{'latent':<34}{'G input':>8}{'G params':>12}{'D+Q params':>12}")
+    print(f"{'preset':<16}{'data':<16}{'latent':<34}{'G input':>8}{'G params':>12}{'D+Q params':>12}  invariance")
     for name, make in PRESETS.items():
         cfg = make()
         shape = PRESET_SHAPES[name]
         G, D = build_for(cfg.model, cfg.latent, shape)
+        # the family whose transformations the categorical codes must survive ("-": no such term)
+        warped = any(isinstance(t, (RealConsistency, WarpedFakeInformation)) for t in build_objective(cfg).terms)
         print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<34}{cfg.latent.input_dim:>8}"
-              f"{count_params(G):>12,}{count_params(D):>12,}")
+              f"{count_params(G):>12,}{count_params(D):>12,}  {cfg.train.invariance if warped else '-'}")
     return 0
 
 

@@ -115,7 +115,8 @@ def paired_mi(
 # ---- the objective as terms -------------------------------------------------------------------
 
 # What a term may ask the trainer to compute. real/fake: D logits and Q params of the real batch and
-# of G(z, c); *_warped: the same for randomly warped copies (augment.random_affine); pairs:
+# of G(z, c); *_warped: the same for randomly transformed copies (the invariance family,
+# augment.invariance_for(cfg.train)); pairs:
 # InfoGAN-CR's pair classifier on two generated images whose codes agree in one coordinate.
 VIEWS = ("real", "fake", "real_warped", "fake_warped", "pairs")
 
@@ -190,8 +191,9 @@ class MutualInformation(Term):
 
 class WarpedFakeInformation(Term):
     """Beyond the paper (Elastic-InfoGAN's idea): weight·(-λ·L_I) of the *categorical* codes on
-    randomly warped fakes, in both losses, so G's categories must survive a small warp (continuous
-    codes are left out: a rotation code must not become rotation-invariant). Logs warped/<code>."""
+    randomly transformed fakes (the invariance family's transformations), in both losses, so G's
+    categories must survive them (continuous codes are left out: a rotation code must not become
+    rotation-invariant). Logs warped/<code>."""
 
     name = "warped"
     d_views = ("fake_warped",)
@@ -216,8 +218,9 @@ class WarpedFakeInformation(Term):
 
 class RealConsistency(Term):
     """Beyond the paper (IIC, Ji et al. 2019): -weight·I(c; c') between Q's categories for a real
-    batch and a warped copy (:func:`paired_mi`), in L_D only: Q must split real images into
-    confident, balanced categories that survive the warps. Logs consistency/<code>."""
+    batch and a transformed copy (:func:`paired_mi`; the invariance family's transformations), in
+    L_D only: Q must split real images into confident, balanced categories that survive them.
+    Logs consistency/<code>."""
 
     name = "consistency"
     d_views = ("real", "real_warped")
@@ -290,12 +293,14 @@ def _union(groups) -> tuple[str, ...]:
 def build_objective(cfg) -> Objective:
     """The objective a config asks for (``cfg``: infogan.config.Config): the GAN game and the MI
     term always (eq. 6; ``train.baseline`` keeps the MI gradient out of G), then the terms beyond
-    the paper whose weight is > 0 and that the spec can use."""
+    the paper whose weight is > 0 and that the spec can use. The two terms on transformed views
+    need a categorical code and an invariance family (``train.invariance``) other than ``none``."""
     t, spec = cfg.train, cfg.latent
     terms: list[Term] = [Adversarial(), MutualInformation(spec, to_g=not t.baseline)]
-    if t.cat_invariance > 0 and spec.categorical:
+    warps = bool(spec.categorical) and t.invariance != "none"
+    if t.cat_invariance > 0 and warps:
         terms.append(WarpedFakeInformation(spec, t.cat_invariance, to_g=not t.baseline))
-    if t.real_consistency > 0 and spec.categorical:
+    if t.real_consistency > 0 and warps:
         terms.append(RealConsistency(spec, t.real_consistency))
     if t.cr_weight > 0:
         terms.append(ContrastivePairs(t.cr_weight))
