@@ -58,7 +58,7 @@ def test_fused_views_step_equals_one_forward_per_view(tmp_path, update, extra):
     store = synthetic_store()
     runs = []
     for fuse in (False, True):
-        cfg = tiny_config(update=update, fuse_views=fuse, **extra)
+        cfg = tiny_config(update=update, fuse_views=fuse, amp="off", **extra)  # float32: compare the maths
         tr = Trainer(cfg, tmp_path / f"f{fuse}", store, progress=False)
         logs = tr.step()
         runs.append((logs, tr))
