@@ -1,8 +1,10 @@
 """Invariance families (augment.FAMILIES): what each transformation does, its repeatability and
 gradients, the presets' choices, train.invariance in configs (overrides, old configs, errors)."""
 
+import re
 import tomllib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -144,6 +146,22 @@ def test_presets_choose_the_documented_family():
     assert preset("celeba").train.joint_bn
 
 
+def test_the_readmes_table_names_each_presets_family():
+    lines = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| preset | `train.invariance` |"))
+    seen = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = line.split("|")
+        fam = re.findall(r"`([^`]+)`", cells[2])
+        for name in re.findall(r"`([^`]+)`", cells[1]):
+            names = [p for p in PRESETS if p.startswith(name[:-1])] if name.endswith("*") else [name]
+            for n in names:
+                seen[n] = fam[0] if fam else "-"
+    assert seen == PRESET_FAMILY
+
+
 def test_invariance_none_is_the_papers_recipe():
     cfg = preset("mnist").override(["train.invariance=none"])
     paper = preset("mnist").override(["train.real_consistency=0", "train.cat_invariance=0"])
@@ -206,3 +224,21 @@ def test_old_configs_load_with_their_meaning():
     # a file a person writes (a few keys) takes the rest, the family too, from its preset
     part = Config.from_dict({"preset": "celeba", "train": {"steps": 3, "cat_invariance": 2.0}})
     assert part.train.invariance == "faces" and part.train.aug_rotate == 5.0 and part.train.cat_invariance == 2.0
+
+
+def test_a_colour_and_flip_family_trains_repeatably_on_rgb_tanh_images(tmp_path):
+    from helpers import synthetic_store
+
+    from infogan.train import Trainer
+
+    cfg = preset("folder").override(["train.invariance=photos", "train.batch_size=8", "train.device=cpu",
+                                     "train.eval_every=0", "train.amp=off"])
+    store = synthetic_store(32, shape=(3, 32, 32))
+    outs = []
+    for run in ("a", "b"):
+        tr = Trainer(cfg, tmp_path / run, store, progress=False)
+        assert tr.output == "tanh"
+        outs.append([tr.step()])
+    for a, b in zip(*outs):
+        assert set(a) == set(b) and {"warped/c1", "consistency/c1"} <= set(a)
+        assert all(torch.equal(a[k], b[k]) for k in a)

@@ -2,7 +2,7 @@
 
 Two terms beyond the paper use them (both label-free): ``train.real_consistency`` (IIC, Ji et al.
 2019: Q's categories must agree between a real image and a transformed copy) and
-``train.cat_invariance`` (Elastic-InfoGAN, Ojha et al. NeurIPS 2019: Q must still recover a
+``train.cat_invariance`` (Elastic-InfoGAN, Ojha et al. NeurIPS 2020: Q must still recover a
 generated image's categorical codes after the transformation). A category can then only be spent on
 what the transformations leave alone (a digit's shape, not its slant), so each data kind needs its
 own family: what is a nuisance for digits (a slant) can be a wanted factor elsewhere (a face's
