@@ -52,8 +52,9 @@ def test_batch_norm_state_dict_keys_are_unchanged():
     assert {"trunk.1.1.running_mean", "trunk.3.1.running_var", "q_head.net.0.1.weight"} <= plain
 
 
-@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
-@pytest.mark.parametrize("extra", [{}, {"joint_bn": True}, {"mi_to_trunk": False}])
+@pytest.mark.parametrize(("update", "extra"), [("simultaneous", {}), ("alternating", {}),
+                                               ("alternating", {"joint_bn": True}),
+                                               ("simultaneous", {"mi_to_trunk": False})])
 def test_fused_views_step_equals_one_forward_per_view(tmp_path, update, extra):
     store = synthetic_store()
     runs = []
