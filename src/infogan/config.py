@@ -97,7 +97,7 @@ class TrainConfig:
     ckpt_every: int = 500  # steps between checkpoints
     keep_ckpts: int = 3  # checkpoints kept (oldest removed first)
     stop_patience: int = 0  # label-free early stop: evaluations without a gain of stop_delta in the score; 0 = off
-    stop_delta: float = 0.02  # nats: the least gain in (real-image MI + L_I of the categorical codes) that counts
+    stop_delta: float = 0.05  # nats: the least gain in (real-image MI + L_I of the categorical codes) that counts
     eval_samples: int = 10000  # fresh samples for the L_I estimate at evaluation
     disent_samples: int = 2000  # data sets with factors: training points of the disentanglement metrics at evaluation
     max_recoveries: int = 3  # divergence: restores of the last good checkpoint before giving up
