@@ -75,12 +75,21 @@ def test_fused_views_step_equals_one_forward_per_view(tmp_path, update, extra):
 def test_preset_step_runs_d_twice_real_views_and_fake_views(tmp_path):
     """The preset's four views (real, warped real, fake, warped fake) in two D forwards of 2B:
     L_G's gradient never runs back through the real images' forward."""
-    tr = Trainer(tiny_config(), tmp_path, synthetic_store(), progress=False)
+    tr = Trainer(tiny_config(warp_fraction=1.0), tmp_path, synthetic_store(), progress=False)
     sizes = []
     hook = tr.D.register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0]))
     tr.step()
     hook.remove()
     assert sizes == [32, 32]
+
+
+def test_default_warp_fraction_halves_the_transformed_views(tmp_path):
+    tr = Trainer(tiny_config(), tmp_path, synthetic_store(), progress=False)
+    sizes = []
+    hook = tr.D.register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0]))
+    tr.step()
+    hook.remove()
+    assert sizes == [16 + 8, 16 + 8]
 
 
 def test_plateau_rule_stops_after_patience_evaluations_without_gain():

@@ -221,6 +221,9 @@ def test_old_configs_load_with_their_meaning():
     old = Config.from_dict(_old_table(preset("mnist"), drop=("invariance", "update"), fixed_std=True,
                                       real_mi_weight=0.0, aug_rotate=30.0))
     assert old.train.invariance == "digits" and old.train.update == "simultaneous"
+    # written before train.warp_fraction: the transformed views covered the whole batch
+    old = Config.from_dict(_old_table(preset("mnist"), drop=("invariance", "warp_fraction")))
+    assert old.train.warp_fraction == 1.0 and preset("mnist").train.warp_fraction == 0.5
     # a file a person writes (a few keys) takes the rest, the family too, from its preset
     part = Config.from_dict({"preset": "celeba", "train": {"steps": 3, "cat_invariance": 2.0}})
     assert part.train.invariance == "faces" and part.train.aug_rotate == 5.0 and part.train.cat_invariance == 2.0
