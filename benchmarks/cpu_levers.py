@@ -48,6 +48,7 @@ def main(argv=None) -> int:
     p.add_argument("--blocks", type=int, default=5)
     p.add_argument("--steps", type=int, default=3, help="steps per timed block")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (compiles for minutes on 2 cores)")
+    p.add_argument("--only", nargs="+", metavar="VARIANT", help="time only these variants (and the reference)")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     threads = torch.get_num_threads()
@@ -56,7 +57,12 @@ def main(argv=None) -> int:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"infogan-levers-{os.getpid()}"
     variants = dict(VARIANTS)
     if args.compile:
-        variants["fused_bf16_compile"] = ({"amp": "bf16", "compile": True}, False)
+        variants["fused_bf16_warp_half_compile"] = ({"amp": "bf16", "warp_fraction": 0.5, "compile": True}, False)
+    if args.only:
+        unknown = sorted(set(args.only) - set(variants))
+        if unknown:
+            p.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(variants)}")
+        variants = {k: v for k, v in variants.items() if k in args.only}
     loops = {}
     for name, (train, gan) in variants.items():
         c = replace(cfg, train=replace(cfg.train, **{"threads": threads, **train}))
@@ -65,10 +71,13 @@ def main(argv=None) -> int:
         loops[name] = Trainer(c, tmp / name, store, progress=False).step
     torch.set_num_threads(threads)
     loops["reference_fp32"] = ReferenceLoop(cfg, store, torch.device("cpu")).step
+    warmup_s = {}
     for name, step in loops.items():
         print(f"warm-up {name}", flush=True)
+        t0 = time.perf_counter()
         for _ in range(2):
             step()
+        warmup_s[name] = time.perf_counter() - t0  # includes compilation where compiled
     times: dict[str, list[float]] = {k: [] for k in loops}
     for b in range(args.blocks):
         for name, step in loops.items():
@@ -79,20 +88,25 @@ def main(argv=None) -> int:
             times[name].append(1000 * (time.perf_counter() - t0) / args.steps)
         print(f"block {b + 1}/{args.blocks}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in times.items()), flush=True)
     ms = {k: statistics.median(v) for k, v in times.items()}
-    default = "fused_bf16" if native_bf16(torch.device("cpu")) else "fused_fp32"
+    default = "fused_bf16_warp_half" if native_bf16(torch.device("cpu")) else "fused_fp32"
     out = {
+        "warmup_s": warmup_s,
         "what": "ms per training step of the mnist preset (batch 128), median of alternating timed blocks",
         "torch": torch.__version__, "threads": threads, "cpus": os.cpu_count(),
         "native_bf16": native_bf16(torch.device("cpu")), "load_before": os.getloadavg(),
         "ms_per_step": ms, "blocks": times, "default": default,
-        "default_over_plain_gan_same_settings": ms[default] / ms["plain_gan_bf16" if "bf16" in default else "plain_gan_fp32"],
-        "default_over_plain_gan_fp32": ms[default] / ms["plain_gan_fp32"],
-        "reference_over_default": ms["reference_fp32"] / ms[default],
-        "warp_quarter_over_plain_gan_bf16": ms["fused_bf16_warp_quarter"] / ms["plain_gan_bf16"],
     }
-    for k in ("default_over_plain_gan_same_settings", "default_over_plain_gan_fp32", "reference_over_default",
-              "warp_quarter_over_plain_gan_bf16"):
-        print(f"{k}: {out[k]:.2f}")
+    ratios = {
+        "default_over_plain_gan_same_settings": (default, "plain_gan_bf16" if "bf16" in default else "plain_gan_fp32"),
+        "default_over_plain_gan_fp32": (default, "plain_gan_fp32"),
+        "reference_over_default": ("reference_fp32", default),
+        "warp_quarter_over_plain_gan_bf16": ("fused_bf16_warp_quarter", "plain_gan_bf16"),
+        "compiled_over_eager": ("fused_bf16_warp_half_compile", "fused_bf16_warp_half"),
+    }
+    for k, (a, b) in ratios.items():
+        if a in ms and b in ms:
+            out[k] = ms[a] / ms[b]
+            print(f"{k}: {out[k]:.2f}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1) + "\n")
