@@ -65,6 +65,24 @@ device = "cpu"
 """
 
 
+def train_tiny_run(w, **data):
+    """Tiny MNIST files in ``w/data`` (``write_tiny_mnist(**data)``), ``w/tiny.toml``, and a 2-step
+    run ``w/run`` trained from them through the CLI; returns ``w``."""
+    import os
+
+    from infogan.cli import main
+
+    write_tiny_mnist(w / "data", **data)
+    (w / "tiny.toml").write_text(TINY_TOML)
+    cwd = os.getcwd()
+    os.chdir(w)
+    try:
+        assert main(["train", "--config", "tiny.toml", "--run-dir", "run", "--no-progress"]) == 0
+    finally:
+        os.chdir(cwd)
+    return w
+
+
 def build_world(w):
     """A small world of files for CLI tests, in folder ``w`` (paths inside are relative to it):
     data/ (8x8, 64 train + 32 test), tiny.toml, run/ (2 steps, checkpoints 1 and 2), other/ (another

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_TOML, synthetic_store, write_tiny_mnist
+from helpers import synthetic_store, train_tiny_run
 from safetensors.torch import load
 
 from infogan.cli import main
@@ -18,16 +18,7 @@ from infogan.domain import _initial, cache_path, identity, train_classifier
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A 2-step run on 256 random 8x8 images under the MNIST names (sample quality applies)."""
-    w = tmp_path_factory.mktemp("eval")
-    write_tiny_mnist(w / "data", n_train=256, n_test=64)
-    (w / "tiny.toml").write_text(TINY_TOML)
-    cwd = os.getcwd()
-    os.chdir(w)
-    try:
-        assert main(["train", "--config", "tiny.toml", "--run-dir", "run", "--no-progress"]) == 0
-    finally:
-        os.chdir(cwd)
-    return w
+    return train_tiny_run(tmp_path_factory.mktemp("eval"), n_train=256, n_test=64)
 
 
 def eval_json(w, cache, global_seed, monkeypatch, capsys):

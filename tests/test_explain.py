@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from helpers import TINY_TOML, write_tiny_mnist
+from helpers import train_tiny_run
 from PIL import Image
 
 from infogan.cli import main
@@ -182,16 +182,7 @@ def test_read_effects_tolerates_bad_files(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_explain_run(tmp_path_factory):
     """One run of 2 steps on tiny 8x8 data (checkpoints at steps 1 and 2)."""
-    w = tmp_path_factory.mktemp("explain")
-    write_tiny_mnist(w / "data")
-    (w / "tiny.toml").write_text(TINY_TOML)
-    cwd = os.getcwd()
-    os.chdir(w)
-    try:
-        assert main(["train", "--config", "tiny.toml", "--run-dir", "run", "--no-progress"]) == 0
-    finally:
-        os.chdir(cwd)
-    return w / "run"
+    return train_tiny_run(tmp_path_factory.mktemp("explain")) / "run"
 
 
 @pytest.fixture
