@@ -235,7 +235,7 @@ def test_a_colour_and_flip_family_trains_repeatably_on_rgb_tanh_images(tmp_path)
     from infogan.train import Trainer
 
     cfg = preset("folder").override(["train.invariance=photos", "train.batch_size=8", "train.device=cpu",
-                                     "train.eval_every=0", "train.amp=off"])
+                                     "train.stop_patience=0", "train.eval_every=0", "train.amp=off"])
     store = synthetic_store(32, shape=(3, 32, 32))
     outs = []
     for run in ("a", "b"):

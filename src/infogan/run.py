@@ -259,7 +259,7 @@ def checkpoint_image_shape(state: dict[str, Any], path: str | os.PathLike = "che
 
 MAX_PARAMS = 1 << 28  # weights of G, D/Q and H together (the largest preset, chairs, has 39M)
 MAX_WORLD = 4096  # processes of a DDP run whose generator states a checkpoint can hold
-_OPTIONAL_KEYS = frozenset({"D_bn_real", "rng_ranks", "world_size", "recoveries", "H", "opt_h"})
+_OPTIONAL_KEYS = frozenset({"D_bn_real", "rng_ranks", "world_size", "recoveries", "H", "opt_h", "augment"})
 OPTIMIZERS = {"opt_g": "G", "opt_d": "D", "opt_h": "H"}  # each optimizer's network
 
 
@@ -370,6 +370,8 @@ def check_state(cfg: Config, state: dict[str, Any], path: str | os.PathLike = "c
     if not _is_int(recoveries) or not 0 <= recoveries <= cfg.train.max_recoveries:
         raise bad(f"recoveries {_show(recoveries)} is not an integer in 0..{cfg.train.max_recoveries} "
                   "(train.max_recoveries)")
+    if "augment" in state:
+        _check_augment(bad, state["augment"])
     shape = checkpoint_image_shape(state, path)
     try:
         layout = _layout(cfg, shape)
@@ -409,6 +411,22 @@ def check_state(cfg: Config, state: dict[str, Any], path: str | os.PathLike = "c
                 torch.Generator().set_state(t)  # a scratch generator: nothing of the run is touched
             except (RuntimeError, TypeError, ValueError) as e:
                 raise bad(f"{where} is not a state a generator takes ({_brief(e, 120)})") from None
+
+
+def _check_augment(bad, a: Any) -> None:
+    """The adaptive augmentation's state: p in [0, 1], finite sums, a step count, pending signs."""
+    if not isinstance(a, dict) or set(a) - {"p", "sign_sum", "n_steps", "pending"} or not {"p", "sign_sum", "n_steps"} <= set(a):
+        raise bad("augment is not a dict of p, sign_sum, n_steps and pending")
+    p, s, n, pending = a["p"], a["sign_sum"], a["n_steps"], a.get("pending", [])
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
+        raise bad(f"augment.p {_show(p)} is not a number in [0, 1]")
+    if not isinstance(s, (int, float)) or isinstance(s, bool) or not math.isfinite(s):
+        raise bad(f"augment.sign_sum {_show(s)} is not a finite number")
+    if not _is_int(n) or not 0 <= n <= MAX_STEPS:
+        raise bad(f"augment.n_steps {_show(n)} is not an integer in 0..{MAX_STEPS}")
+    if not isinstance(pending, list) or len(pending) > 64 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and -1 <= v <= 1 for v in pending):
+        raise bad("augment.pending is not a short list of numbers in [-1, 1]")
 
 
 _GENERATOR = (tuple(torch.Generator().get_state().shape), torch.uint8)  # a CPU generator's state

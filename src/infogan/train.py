@@ -34,13 +34,16 @@ import torch
 
 from . import checkpoint as ckpt
 from . import dist
-from .augment import invariance_for
+from .augment import AdaptiveAugment, diff_augment, invariance_for
 from .config import Config, ConfigError, validate_data
 from .data.store import ImageStore, to_float
 from .evaluate import ARRAY_METRICS, bn_state, calibrate_bn, evaluate, real_batches
 from .latent import Latents
 from .losses import VIEWS, Views, build_objective
 from .run import MAX_PARAMS, build_networks, check_state, count_parameters, make_adam, truncate_metrics
+
+
+REAL_MI_IMAGES = 10_000  # training images that stand in for a missing test split in real_mi
 
 
 class Trainer:
@@ -71,6 +74,12 @@ class Trainer:
         validate_data(cfg, len(train_data))
         self.data = train_data.to(self.device)
         self.test = test_data
+        if test_data is None:  # no test split (a folder): Q's information about real images is
+            # measured on a fixed random sample of the training images, no labels (the stopping rule's score)
+            pick = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(0))[:REAL_MI_IMAGES]
+            self.real_sample = ImageStore(train_data.images[pick.sort().values], None, name=train_data.name)
+        else:
+            self.real_sample = None
         self.spec = cfg.latent
         try:
             n_params = count_parameters(cfg, train_data.image_shape)  # on the meta device: allocates nothing
@@ -98,6 +107,9 @@ class Trainer:
         self.g_params = list(self.G.parameters())
         self.h_params: list[torch.nn.Parameter] = []
         self.objective = build_objective(cfg)
+        # Differentiable augmentation before D (train.augment; "auto" by the data set's size)
+        self.augment = AdaptiveAugment(AdaptiveAugment.resolve(t.augment, len(train_data)), t.augment_p,
+                                       t.augment_target, t.augment_kimg, t.augment_ops, self.local_batch)
         # InfoGAN-CR: a separate classifier H sees a pair of images whose codes agree in one
         # coordinate and predicts which; G and H both minimise its cross-entropy.
         self.H, self.opt_h = nets.get("H"), None
@@ -141,6 +153,7 @@ class Trainer:
             **({"rng_ranks": dist.gather_tensors(self.gen.get_state().to(self.device)), "world_size": self.world}
                if self.world > 1 else {}),
             "recoveries": self.recoveries,
+            **({"augment": self.augment.state()} if self.augment.mode != "off" else {}),
             **({"H": self.H.state_dict(), "opt_h": self.opt_h.state_dict()} if self.H is not None else {}),
         }
 
@@ -168,6 +181,8 @@ class Trainer:
             self.gen.manual_seed(self.cfg.train.seed + 1_000_003 * self.rank + int(state["step"]))
         self.step_count = int(state["step"])
         self.recoveries = int(state.get("recoveries", 0))
+        if "augment" in state and self.augment.mode != "off":
+            self.augment.load(state["augment"])
         self._apply_lr_scale()
 
     def _apply_lr_scale(self) -> None:
@@ -214,6 +229,19 @@ class Trainer:
             imgs["fake_warped"] = invariance_for(t).apply(fake[:n_w], self.gen, self.output)
         if "real_warped" in names:
             imgs["real_warped"] = invariance_for(t).apply(real[:n_w], self.gen, self.output)
+        # Differentiable augmentation (train.augment): D judges augmented rows; an un-augmented
+        # copy of each augmented row rides along in the same view (same batch-norm group), and Q's
+        # outputs for those rows are taken from the copies: Q reads what G made.
+        augmented: dict[str, torch.Tensor] = {}
+        if self.augment.active:
+            for n in ("real", "fake"):
+                if n in imgs:
+                    x = imgs[n]
+                    rows = self.augment.rows(len(x), self.gen).to(x.device)
+                    if len(rows):
+                        aug = diff_augment(x[rows], self.gen, self.augment.ops, self.output)
+                        imgs[n] = torch.cat([x.index_copy(0, rows, aug.to(x.dtype)), x[rows]])
+                        augmented[n] = rows
         order = [n for n in VIEWS if n in imgs]
         if t.fuse_views:
             # Real views in one forward, views of generated images in another: L_G's gradient then
@@ -242,11 +270,16 @@ class Trainer:
         else:  # one forward per view (real and fake together under joint_bn)
             with self.autocast():
                 if t.joint_bn and "real" in imgs and "fake" in imgs:
-                    d_both, q_both = self.D_run(torch.cat([real, fake]), detach_q=detach_q, views=[2 * B])
-                    (v.d["real"], v.d["fake"]), (v.q["real"], v.q["fake"]) = d_both.split(B), q_both.split(B)
+                    sizes = [len(imgs["real"]), len(imgs["fake"])]
+                    d_both, q_both = self.D_run(torch.cat([imgs["real"], imgs["fake"]]), detach_q=detach_q,
+                                                views=[sum(sizes)])
+                    (v.d["real"], v.d["fake"]), (v.q["real"], v.q["fake"]) = d_both.split(sizes), q_both.split(sizes)
                 for n in ("real", "fake", "fake_warped", "real_warped"):
                     if n in imgs and n not in v.d:
                         v.d[n], v.q[n] = self.D_run(imgs[n], detach_q=detach_q and n.startswith("fake"))
+        for n, rows in augmented.items():  # D: the augmented rows; Q: their un-augmented copies
+            b = len(v.d[n]) - len(rows)
+            v.d[n], v.q[n] = v.d[n][:b], v.q[n][:b].index_copy(0, rows, v.q[n][b:])
         if "pairs" in names:
             v.pairs = self.cr_logits(B)
         return v
@@ -272,6 +305,7 @@ class Trainer:
             fake = self.G_run(self.spec.to_input(lat))  # (B, C, H, W)
         v = self.views(obj.d_views, lat, real, fake, detach_q=not t.mi_to_trunk)
         loss_d, logs = obj.d_loss(v)
+        self._observe(v, logs)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward(inputs=self.d_params)
         self.opt_d.step()
@@ -302,6 +336,7 @@ class Trainer:
         v = self.views(obj.views, lat, real, fake, detach_q=not t.mi_to_trunk)
         loss_d, logs = obj.d_loss(v)
         loss_g, g_logs = obj.g_loss(v)
+        self._observe(v, logs)
         # 3. gradients from that one forward: D/Q's from L_D, G's (and H's) from L_G
         self.opt_d.zero_grad(set_to_none=True)
         self.opt_g.zero_grad(set_to_none=True)
@@ -315,6 +350,16 @@ class Trainer:
         if self.opt_h is not None:
             self.opt_h.step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), **logs, **g_logs}
+
+    def _observe(self, v: Views, logs: dict) -> None:
+        """Adaptive augmentation: D's verdicts on the (augmented) real images of this step; the
+        probability in use is logged (``augment_p``)."""
+        if self.augment.mode == "off" or "real" not in v.d:
+            return
+        logs["augment_p"] = torch.tensor(self.augment.p)
+        self.augment.observe(v.d["real"])
+        if self.augment.mode == "adaptive":
+            logs["augment_rt"] = torch.sign(v.d["real"].detach().float()).mean()
 
     def cr_pairs(self, n: int) -> tuple[Latents, Latents, torch.Tensor]:
         """Two latent batches whose codes agree in one coordinate ``shared`` (n,) per pair; noise
@@ -509,7 +554,7 @@ class Trainer:
         # During training only the cheap array metrics, in the training's precision (bf16 where it
         # trains in bf16: half the time; `infogan eval` computes every metric in float32).
         with self.autocast():
-            return evaluate(self.G, self.D, self.spec, self.output, self.test, t.eval_samples,
+            return evaluate(self.G, self.D, self.spec, self.output, self.test if self.test is not None else self.real_sample, t.eval_samples,
                             t.disent_samples, ARRAY_METRICS, real=self.data)
 
     def save(self) -> Path | None:
