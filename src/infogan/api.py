@@ -141,5 +141,11 @@ def _train_run(cfg: Config | None, run_dir: Path, resume: bool, progress: bool, 
         trainer = Trainer(cfg, run_dir, train, test, progress=progress)
         if dist.is_main():
             log(f"training {cfg.preset}: {cfg.latent.describe()} -> {run_dir}")
+            if cfg.train.augment == "auto":
+                from .augment import AUTO_MAX_IMAGES
+
+                mode = trainer.augment.mode
+                log(f"augmentation before D: {mode} ({len(train):,} training images, "
+                    f"{'<' if mode != 'off' else '>='} {AUTO_MAX_IMAGES:,}; train.augment)")
     result = trainer.fit()
     return {"run_dir": str(run_dir), "step": trainer.step_count, **result}
