@@ -17,6 +17,7 @@ shape and keeps images in G's output range ([0, 1] for sigmoid, [-1, 1] for tanh
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -249,6 +250,8 @@ class AdaptiveAugment:
         self.p = 0.0 if mode == "off" else float(p)
         self.sign_sum, self.n_steps = 0.0, 0
         self.last_rt: float | None = None  # r_t of the latest update of p
+        # the mean of a number over the processes of a distributed run (the trainer sets it)
+        self.reduce: Callable[[float], float] = lambda v: v
         self._pending: list[torch.Tensor] = []
 
     @staticmethod
@@ -275,9 +278,7 @@ class AdaptiveAugment:
         self._pending.append(torch.sign(d_real.detach().float()).mean())
         if len(self._pending) < ADA_INTERVAL:
             return
-        from . import dist
-
-        total = dist.mean_scalars({"s": float(torch.stack(self._pending).sum())}, d_real.device)["s"]
+        total = self.reduce(float(torch.stack(self._pending).sum()))
         steps, self._pending = len(self._pending), []
         self.sign_sum += total
         self.n_steps += steps

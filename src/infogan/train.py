@@ -110,6 +110,7 @@ class Trainer:
         # Differentiable augmentation before D (train.augment; "auto" by the data set's size)
         self.augment = AdaptiveAugment(AdaptiveAugment.resolve(t.augment, len(train_data)), t.augment_p,
                                        t.augment_target, t.augment_kimg, t.augment_ops, self.local_batch)
+        self.augment.reduce = lambda v: dist.mean_scalars({"s": v}, self.device)["s"]  # p stays equal on every rank
         # InfoGAN-CR: a separate classifier H sees a pair of images whose codes agree in one
         # coordinate and predicts which; G and H both minimise its cross-entropy.
         self.H, self.opt_h = nets.get("H"), None
