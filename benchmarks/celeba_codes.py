@@ -107,7 +107,7 @@ def figure(effects, sweeps: dict[str, torch.Tensor], stats: dict[str, dict], tit
     vmax = max(float(e.effect_map.max()) for e in effects) or 1.0
     for e in effects:
         imgs = sweeps[e.name]  # (n, k, C, H, W) in [0, 1]
-        n, k, c, h, w = imgs.shape
+        n, _, _, h, w = imgs.shape
         heat = torch.from_numpy(heat_colours(e.effect_map, vmax)).permute(2, 0, 1)  # uint8 (3, H, W)
         cells = (imgs.expand(-1, -1, 3, -1, -1) * 255).round().to(torch.uint8)
         for r in range(n):

@@ -3,7 +3,6 @@ the same images on both sides give gaps of exactly 0."""
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ def test_train_and_held_out_verdicts(do, tmp_path, monkeypatch):
     assert -1 <= d["train"]["r"] <= 1 and -1 <= d["held_out"]["r"] <= 1
     assert d["gap_r"] == pytest.approx(d["train"]["r"] - d["held_out"]["r"])
 
-    import infogan.api as api
+    from infogan import api
 
     real = api.load_data
 

@@ -9,8 +9,8 @@ from helpers import synthetic_store, tiny_config
 
 from infogan import checkpoint as ckpt
 from infogan.augment import ADA_INTERVAL, AUTO_MAX_IMAGES, AdaptiveAugment, diff_augment
-from infogan.config import ConfigError, preset, validate
 from infogan.checkpoint import CheckpointError
+from infogan.config import ConfigError, preset, validate
 from infogan.run import check_state
 from infogan.train import Trainer
 
@@ -71,7 +71,7 @@ def test_d_judges_augmented_images_and_q_reads_the_generator_s_own(tmp_path, p, 
     v = tr.views(("real", "fake"), lat, real, fake)
     with torch.no_grad():
         d_fake, q_fake = tr.D(fake)
-        d_real, q_real = tr.D(real)
+        _, q_real = tr.D(real)
     assert v.q["fake"].shape == q_fake.shape and v.d["fake"].shape == d_fake.shape
     torch.testing.assert_close(v.q["fake"], q_fake, rtol=1e-5, atol=1e-5)  # Q: the un-augmented fakes
     torch.testing.assert_close(v.q["real"], q_real, rtol=1e-5, atol=1e-5)

@@ -42,7 +42,6 @@ from .latent import Latents
 from .losses import VIEWS, Views, build_objective
 from .run import MAX_PARAMS, build_networks, check_state, count_parameters, make_adam, truncate_metrics
 
-
 REAL_MI_IMAGES = 10_000  # training images that stand in for a missing test split in real_mi
 
 
