@@ -96,7 +96,7 @@ def change_stats(imgs: torch.Tensor) -> dict[str, float]:
     return {"mirror_share": mirror, "colour_share": colour}
 
 
-def figure(effects, sweeps: dict[str, torch.Tensor], stats: dict[str, dict], title: str, scale: int = 3) -> np.ndarray:
+def figure(effects, sweeps: dict[str, torch.Tensor], stats: dict[str, dict], title: str, scale: int = 2) -> np.ndarray:
     """Per code, --show rows: its effect map (first row), then its values for one noise draw each."""
     from PIL import Image, ImageDraw
 
@@ -116,7 +116,7 @@ def figure(effects, sweeps: dict[str, torch.Tensor], stats: dict[str, dict], tit
     k1 = rows[0].shape[0]
     g = grid(torch.cat(rows), len(rows), k1)
     img = Image.fromarray(g).resize((g.shape[1] * scale, g.shape[0] * scale), Image.NEAREST)
-    margin, head = 230, 24
+    margin, head = 175, 24
     canvas = Image.new("RGB", (img.width + margin, img.height + head), "white")
     canvas.paste(img, (margin, head))
     draw = ImageDraw.Draw(canvas)

@@ -370,7 +370,7 @@ def validate(cfg: Config) -> None:
         (t.augment in AUGMENT_MODES, f"train.augment must be {', '.join(AUGMENT_MODES)}, got {t.augment!r}"),
         (0 <= t.augment_p <= 1, f"train.augment_p must be in [0, 1], got {t.augment_p}"),
         (0 < t.augment_target < 1, f"train.augment_target must be in (0, 1), got {t.augment_target}"),
-        (t.augment_kimg > 0 and math.isfinite(t.augment_kimg), f"train.augment_kimg must be > 0, got {t.augment_kimg}"),
+        (0 < t.augment_kimg <= 1e6, f"train.augment_kimg must be in (0, 1e6] thousand images, got {t.augment_kimg}"),
         (t.augment != "fixed" or t.augment_p > 0, "train.augment=fixed needs train.augment_p > 0"),
         (t.amp in ("auto", "bf16", "off"), f"train.amp must be auto, bf16 or off, got {t.amp!r}"),
         (t.max_recoveries >= 0, f"train.max_recoveries must be >= 0, got {t.max_recoveries}"),

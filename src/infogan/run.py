@@ -420,10 +420,10 @@ def _check_augment(bad, a: Any) -> None:
     p, s, n, pending = a["p"], a["sign_sum"], a["n_steps"], a.get("pending", [])
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
         raise bad(f"augment.p {_show(p)} is not a number in [0, 1]")
-    if not isinstance(s, (int, float)) or isinstance(s, bool) or not math.isfinite(s):
-        raise bad(f"augment.sign_sum {_show(s)} is not a finite number")
     if not _is_int(n) or not 0 <= n <= MAX_STEPS:
         raise bad(f"augment.n_steps {_show(n)} is not an integer in 0..{MAX_STEPS}")
+    if not isinstance(s, (int, float)) or isinstance(s, bool) or not -n <= s <= n:  # a sum of n means of signs
+        raise bad(f"augment.sign_sum {_show(s)} is not a number in [-n_steps, n_steps] = [-{n}, {n}]")
     if not isinstance(pending, list) or len(pending) > 64 or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and -1 <= v <= 1 for v in pending):
         raise bad("augment.pending is not a short list of numbers in [-1, 1]")
