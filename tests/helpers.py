@@ -110,3 +110,15 @@ def build_world(w):
     (w / "out" / "existing.png").write_bytes(b"keep me")
     (w / "out" / "existing.csv").write_text("keep,me\n")
     return w
+
+
+def load_script(name):
+    """A script of benchmarks/ (``name`` without .py), imported as a module."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -2,24 +2,17 @@
 of an aligned face (region lift), tell a sideways change from a symmetric one (mirror share) and a
 colour change from a brightness change (colour share); and the script end to end on a tiny run."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "celeba_codes.py"
+from helpers import load_script
 
 
 @pytest.fixture(scope="module")
 def cc():
-    spec = importlib.util.spec_from_file_location("celeba_codes", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("celeba_codes")
 
 
 def test_a_map_on_the_mouth_lifts_the_mouth_and_an_even_map_lifts_nothing(cc):

@@ -1,22 +1,15 @@
 """benchmarks/d_overfit.py: D's verdicts on training vs held-out real images, end to end on a tiny run;
 the same images on both sides give gaps of exactly 0."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-from helpers import train_tiny_run
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "d_overfit.py"
+from helpers import load_script, train_tiny_run
 
 
 @pytest.fixture(scope="module")
 def do():
-    spec = importlib.util.spec_from_file_location("d_overfit", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("d_overfit")
 
 
 def test_train_and_held_out_verdicts(do, tmp_path, monkeypatch):

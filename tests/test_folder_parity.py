@@ -2,7 +2,6 @@
 exports), and one seed end to end at toy size: a 2-step folder-preset training, scored by
 ``infogan cluster`` on the test PNGs, against a made-up mnist time."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,20 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_tiny_mnist
+from helpers import load_script, write_tiny_mnist
 
 from infogan.data.idx import read_idx
-
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "folder_parity.py"
 
 
 @pytest.fixture(scope="module")
 def fp():
-    spec = importlib.util.spec_from_file_location("folder_parity", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("folder_parity")
 
 
 @pytest.fixture
