@@ -204,6 +204,37 @@ def _old_table(cfg, drop=("invariance",), **values):
     return d
 
 
+@pytest.mark.parametrize("name,k", [("mnist", 1), ("svhn", 4), ("celeba", 10), ("chairs", 3)])
+def test_the_terms_weights_are_shared_over_the_categorical_codes(name, k):
+    cfg = preset(name)
+    assert cfg.train.invariance_weighting == "shared" and len(cfg.latent.categorical) == k
+    # each term weighs as much in total for k codes as for one: weight / k per code
+    assert sorted(t.weight for t in _warped_terms(cfg)) == pytest.approx([1.0 / k] * 2)
+    per_code = replace(cfg, train=replace(cfg.train, invariance_weighting="per_code", cat_invariance=2.0))
+    assert sorted(t.weight for t in _warped_terms(per_code)) == pytest.approx([1.0, 2.0])
+
+
+def test_the_shared_term_is_the_per_code_term_divided_by_k():
+    from infogan.losses import Views
+
+    cfg = preset("celeba")
+    spec = cfg.latent
+    gen = torch.Generator().manual_seed(0)
+    lat = spec.sample(8, gen)
+    q = {v: torch.randn(8, spec.q_dim, generator=gen) for v in ("real", "real_warped", "fake_warped")}
+    views = Views(d={}, q=q, latents=lat)
+    per = replace(cfg, train=replace(cfg.train, invariance_weighting="per_code"))
+    for shared_t, per_t in zip(_warped_terms(cfg), _warped_terms(per), strict=True):
+        a, b = shared_t.d(views)[0], per_t.d(Views(d={}, q=q, latents=lat))[0]
+        assert float(a) == pytest.approx(float(b) / 10, rel=1e-6) and float(b) != 0
+
+
+def test_an_unknown_weighting_is_refused_in_one_line():
+    cfg = preset("celeba")
+    with pytest.raises(ConfigError, match=r"train.invariance_weighting must be shared or per_code, got 'mean'$"):
+        Config.from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "invariance_weighting": "mean"}})
+
+
 def test_old_configs_load_with_their_meaning():
     # the mnist preset before the families: its saved warp is the digits family with its aug_* values
     old = Config.from_dict(_old_table(preset("mnist"), aug_rotate=15.0))
@@ -224,6 +255,9 @@ def test_old_configs_load_with_their_meaning():
     # written before train.warp_fraction: the transformed views covered the whole batch
     old = Config.from_dict(_old_table(preset("mnist"), drop=("invariance", "warp_fraction")))
     assert old.train.warp_fraction == 1.0 and preset("mnist").train.warp_fraction == 0.5
+    # written before train.invariance_weighting: every code had the whole weight
+    old = Config.from_dict(_old_table(preset("celeba"), drop=("invariance_weighting",)))
+    assert old.train.invariance_weighting == "per_code" and [t.weight for t in _warped_terms(old)] == [1.0, 1.0]
     # a file a person writes (a few keys) takes the rest, the family too, from its preset
     part = Config.from_dict({"preset": "celeba", "train": {"steps": 3, "cat_invariance": 2.0}})
     assert part.train.invariance == "faces" and part.train.aug_rotate == 5.0 and part.train.cat_invariance == 2.0

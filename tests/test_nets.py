@@ -18,6 +18,9 @@ CASES = [
     ("generic", "cat10,unif2,noise62", (3, 32, 32), 970_115, 1_189_711),
     ("generic", "cat10,unif2,noise62", (1, 64, 64), 3_377_025, 3_814_223),
     ("generic", "cat10,unif2,noise62", (3, 128, 128), 7_574_403, 8_011_599),
+    # below 32 px: the paper's small-image net; at 28 px gray exactly the mnist net
+    ("generic", "cat10,unif2,noise62", (1, 28, 28), 6_645_121, 6_691_151),
+    ("generic", "cat10,unif2,noise62", (3, 16, 16), 2_313_347, 2_367_823),
 ]
 IDS = [f"{a}-{s[1]}x{s[2]}x{s[0]}-{lat}" for a, lat, s, _, _ in CASES]
 
@@ -68,11 +71,24 @@ def test_shapes_ranges_params_and_gradients(arch, lat, shape, g_params, d_params
         ("dsprites", (1, 32, 32)),
         ("generic", (3, 48, 48)),
         ("generic", (2, 32, 32)),
+        ("generic", (1, 30, 30)),
+        ("generic", (1, 4, 4)),
     ],
 )
 def test_wrong_image_shape_is_refused(arch, shape):
     with pytest.raises(ValueError, match="needs"):
         build(arch, LatentSpec.parse("cat10,noise10"), shape)
+
+
+def test_generic_below_32_px_is_the_papers_mnist_net_layer_for_layer():
+    spec = LatentSpec.parse("cat10,unif2,noise62")
+    torch.manual_seed(0)
+    g, d = build("generic", spec, (1, 28, 28))
+    torch.manual_seed(0)
+    g_ref, d_ref = build("mnist", spec, (1, 28, 28))
+    for a, b in ((g, g_ref), (d, d_ref)):
+        assert [tuple(p.shape) for p in a.parameters()] == [tuple(p.shape) for p in b.parameters()]
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
 def test_d_without_batchnorm_keeps_q_head_norm():

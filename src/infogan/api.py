@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from . import checkpoint as ckpt
@@ -46,6 +47,26 @@ def load_data(
         (train, test); test is None where the data has no held-out split.
     """
     return load_splits(cfg.data, image_shape(cfg), need_train, log)
+
+
+def resolve_folder_size(cfg: Config) -> tuple[Config, str]:
+    """A folder config with ``data.size = 0`` (the folder preset's default) with the side its images
+    train at (``data.folder.default_size``: their own side below 32 px, else 32), and a line saying
+    so; any other config unchanged, with an empty line. The run's config.toml keeps the chosen side."""
+    from .data import dataset
+    from .data.folder import default_size, native_side
+
+    if cfg.data.size or not (cfg.data.name == "folder" or cfg.data.name.startswith("folder:")):
+        return cfg, ""
+    _entry, path = dataset(cfg.data.name)
+    where = path or cfg.data.data_dir
+    side = native_side(where) if where else None
+    size = default_size(side)
+    cfg = replace(cfg, data=replace(cfg.data, size=size))
+    if side is None:
+        return cfg, f"images trained at {size} px (data.size)"
+    how = "their own side" if size == side else ("rounded down to a multiple of 4" if side < 32 else "downscaled")
+    return cfg, f"images of {side} px (median side) trained at {size} px: {how} (data.size)"
 
 
 def train_run(
@@ -137,10 +158,13 @@ def _train_run(cfg: Config | None, run_dir: Path, resume: bool, progress: bool, 
         dist.barrier()  # every rank has looked before rank 0 creates anything
         if error is not None:
             raise error
+        cfg, size_note = resolve_folder_size(cfg)
         train, test = load_data(cfg, log=log)
         trainer = Trainer(cfg, run_dir, train, test, progress=progress)
         if dist.is_main():
             log(f"training {cfg.preset}: {cfg.latent.describe()} -> {run_dir}")
+            if size_note:
+                log(size_note)
             if cfg.train.augment == "auto":
                 from .augment import AUTO_MAX_IMAGES
 

@@ -81,6 +81,10 @@ class TrainConfig:
     # the transformed views take this share of the batch (its first rows): half as many images in
     # the two extra D/Q passes; as accurate as 1 and a little faster to 95 % (docs/experiments.md, 2026-11-30)
     warp_fraction: float = 0.5
+    # How the two weights above meet several categorical codes. shared: each weight is the term's total,
+    # split equally over the k categorical codes (weight/k per code), so the terms weigh as much beside
+    # the GAN game for ten codes as for one; per_code: every code gets the whole weight (before 2026-11-30)
+    invariance_weighting: str = "shared"
     # The transformations of those two terms: a family of augment.FAMILIES (docs/invariances.md);
     # "none" builds neither term. Setting it also sets the three below to the family's values.
     invariance: str = "digits"
@@ -200,6 +204,7 @@ class Config:
 
 _SECTIONS = {"model": ModelConfig, "optim": OptimConfig, "data": DataConfig, "train": TrainConfig}
 UPDATES = ("alternating", "simultaneous")
+WEIGHTINGS = ("shared", "per_code")  # train.invariance_weighting
 
 # Keys that configs written by earlier versions may hold: read, and folded into today's form.
 # train.fixed_std now lives on each continuous code (std = "fixed" | "learned"); the others were
@@ -211,7 +216,8 @@ _RETIRED = {"train.real_mi_weight": 0.0, "train.real_balance_weight": 0.0, "trai
 # train.invariance, the two terms' transformation was the digits family's affine warp (with the
 # table's own aug_* values, which the table holds); before the terms existed, they were off.
 _ADDED_LATER = {"train.update": "simultaneous", "train.invariance": "digits", "train.warp_fraction": 1.0,
-                "train.cat_invariance": 0.0, "train.real_consistency": 0.0, "train.augment": "off"}
+                "train.cat_invariance": 0.0, "train.real_consistency": 0.0, "train.augment": "off",
+                "train.invariance_weighting": "per_code"}
 # Keys that every version has written into a run's config.toml: a train table holding all of them
 # was written whole (a config file a person writes holds a few keys and takes the rest from its preset).
 _ALWAYS_WRITTEN = ("steps", "batch_size", "seed", "baseline", "mi_to_trunk", "device", "threads", "log_every",
@@ -353,6 +359,8 @@ def validate(cfg: Config) -> None:
         (t.update in UPDATES, f"train.update must be {' or '.join(UPDATES)}, got {t.update!r}"),
         (t.cat_invariance >= 0 and math.isfinite(t.cat_invariance),
          f"train.cat_invariance must be >= 0, got {t.cat_invariance}"),
+        (t.invariance_weighting in WEIGHTINGS,
+         f"train.invariance_weighting must be {' or '.join(WEIGHTINGS)}, got {t.invariance_weighting!r}"),
         (0 < t.warp_fraction <= 1, f"train.warp_fraction must be in (0, 1], got {t.warp_fraction}"),
         (0 <= t.aug_rotate <= 180, f"train.aug_rotate must be in [0, 180] degrees, got {t.aug_rotate}"),
         (0 <= t.aug_scale < 1, f"train.aug_scale must be in [0, 1), got {t.aug_scale}"),
@@ -379,7 +387,8 @@ def validate(cfg: Config) -> None:
         (0 < t.recovery_lr_factor <= 1, f"train.recovery_lr_factor must be in (0, 1], got {t.recovery_lr_factor}"),
         (m.q_hidden >= 1, f"model.q_hidden must be >= 1, got {m.q_hidden}"),
         (m.q_hidden <= MAX_Q_HIDDEN, f"model.q_hidden must be at most {MAX_Q_HIDDEN} (MAX_Q_HIDDEN), got {m.q_hidden}"),
-        (cfg.data.size in (0, 32, 64, 128), f"data.size must be 32, 64 or 128 (0 = preset default), got {cfg.data.size}"),
+        (cfg.data.size in (0, 32, 64, 128) or (8 <= cfg.data.size < 32 and cfg.data.size % 4 == 0),
+         f"data.size must be 32, 64, 128 or a multiple of 4 from 8 to 28 (0 = the preset's), got {cfg.data.size}"),
         (cfg.data.channels in (0, 1, 3), f"data.channels must be 1 or 3 (0 = preset default), got {cfg.data.channels}"),
         (cfg.data.on_bad in ("error", "skip"), f"data.on_bad must be 'error' or 'skip', got {cfg.data.on_bad!r}"),
         (t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
@@ -462,7 +471,7 @@ def _fashion_mnist() -> Config:
 
 def _folder() -> Config:
     cfg = _invariant(replace(_paper("folder", "cat10,unif2,noise62", "generic", "folder"),
-                             data=DataConfig(name="folder", size=32, channels=3)), "generic")
+                             data=DataConfig(name="folder", channels=3)), "generic")
     return replace(cfg, train=replace(cfg.train, stop_patience=2))
 
 

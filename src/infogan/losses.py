@@ -298,10 +298,12 @@ def build_objective(cfg) -> Objective:
     t, spec = cfg.train, cfg.latent
     terms: list[Term] = [Adversarial(), MutualInformation(spec, to_g=not t.baseline)]
     warps = bool(spec.categorical) and t.invariance != "none"
+    # train.invariance_weighting="shared": each weight is the term's total over the k categorical codes
+    share = 1.0 / len(spec.categorical) if warps and t.invariance_weighting == "shared" else 1.0
     if t.cat_invariance > 0 and warps:
-        terms.append(WarpedFakeInformation(spec, t.cat_invariance, to_g=not t.baseline))
+        terms.append(WarpedFakeInformation(spec, t.cat_invariance * share, to_g=not t.baseline))
     if t.real_consistency > 0 and warps:
-        terms.append(RealConsistency(spec, t.real_consistency))
+        terms.append(RealConsistency(spec, t.real_consistency * share))
     if t.cr_weight > 0:
         terms.append(ContrastivePairs(t.cr_weight))
     return Objective(tuple(terms))

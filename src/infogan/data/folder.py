@@ -557,3 +557,42 @@ def load_folder(
         path, size, channels, crop=crop, on_bad=on_bad, limit=limit, cache=cache, workers=workers, progress=progress
     )
     return ImageStore(torch.from_numpy(d.images), name=f"folder:{Path(path).name}")
+
+
+# ---- the folder preset's image size ------------------------------------------------------------
+
+DEFAULT_SIZE = 32  # the folder preset's side for images of 32 px or more (larger ones are downscaled)
+MIN_NATIVE = 8  # the smallest side trained at (two stride-2 stages leave 2x2 maps)
+SIZE_SAMPLE = 64  # images whose headers decide the native side
+
+
+def native_side(path: str | os.PathLike, sample: int = SIZE_SAMPLE) -> int | None:
+    """The median side of the largest centred square of up to ``sample`` images spread evenly over
+    the sorted names of a folder/zip/tar (headers only), or None when none of them can be read."""
+    src = _Source(Path(path).expanduser())
+    names = [n for n in src.names() if not is_hidden(n) and _is_image_name(n)]
+    if not names:
+        return None
+    step = max(1, len(names) // sample)
+    sides = []
+    for _name, data, _err in src.read(names[::step][:sample]):
+        if data is None:
+            continue
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF turns it by 90 degrees
+                    w, h = h, w
+            sides.append(min(w, h))
+        except Exception:  # noqa: BLE001 - a broken file decides nothing here; loading reports it
+            continue
+    return int(np.median(sides)) if sides else None
+
+
+def default_size(side: int | None) -> int:
+    """The folder preset's image side for images whose native side is ``side``: never upscale
+    (upscaling adds pixels, not information, and costs compute in every layer), so images below
+    32 px train at their own side rounded down to a multiple of 4 (at least 8), all others at 32."""
+    if side is None or side >= DEFAULT_SIZE:
+        return DEFAULT_SIZE
+    return max(MIN_NATIVE, side // 4 * 4)

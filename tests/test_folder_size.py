@@ -1,0 +1,94 @@
+"""The folder preset's image side: never upscale (images below 32 px train at their own side on
+the paper's small-image net), everything else at 32 px; the chosen side is the run's."""
+
+import zipfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from infogan.api import resolve_folder_size, train_run
+from infogan.config import ConfigError, preset
+from infogan.run import run_config
+from infogan.data.folder import default_size, native_side
+from infogan.latent import LatentSpec
+
+
+def _write(folder, sizes, mode="L"):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate(sizes):
+        shape = (h, w) if mode == "L" else (h, w, 3)
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("side,want", [(28, 28), (20, 20), (30, 28), (6, 8), (31, 28), (32, 32), (64, 32),
+                                       (500, 32), (None, 32)])
+def test_default_size_never_upscales(side, want):
+    assert default_size(side) == want
+
+
+def test_native_side_is_the_median_short_side(tmp_path):
+    assert native_side(_write(tmp_path / "a", [(28, 28)] * 5)) == 28
+    # the short side (the centre crop's), median over mixed sizes: one large outlier changes nothing
+    assert native_side(_write(tmp_path / "b", [(20, 30), (30, 20), (24, 24), (200, 200)] + [(20, 20)] * 3)) == 20
+    z = tmp_path / "c.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in sorted((tmp_path / "a").iterdir()):
+            zf.write(p, f"imgs/{p.name}")
+    assert native_side(z) == 28
+    # a broken file decides nothing; no readable image at all: None (the preset's 32 px)
+    d = _write(tmp_path / "d", [(16, 16)] * 3)
+    (d / "zzz.png").write_bytes(b"not a png")
+    assert native_side(d) == 16
+    e = tmp_path / "e"
+    e.mkdir()
+    (e / "x.png").write_bytes(b"not a png")
+    assert native_side(e) is None
+
+
+def _folder_cfg(path, **train):
+    cfg = preset("folder")
+    t = replace(cfg.train, steps=2, batch_size=16, log_every=1, ckpt_every=1, eval_every=0, eval_samples=32,
+                stop_patience=0, threads=1, device="cpu", **train)
+    return replace(cfg, train=t, data=replace(cfg.data, data_dir=str(path), channels=1),
+                   latent=LatentSpec.parse("cat10,unif2,noise62"))
+
+
+def test_resolution_leaves_other_data_and_explicit_sizes_alone(tmp_path):
+    d = _write(tmp_path / "imgs", [(28, 28)] * 4)
+    cfg = _folder_cfg(d)
+    assert cfg.data.size == 0  # the preset leaves it to the images
+    got, note = resolve_folder_size(cfg)
+    assert got.data.size == 28 and "28 px" in note and "data.size" in note
+    fixed = replace(cfg, data=replace(cfg.data, size=64))
+    assert resolve_folder_size(fixed) == (fixed, "")
+    assert resolve_folder_size(preset("mnist")) == (preset("mnist"), "")
+
+
+def test_a_folder_of_28_px_images_trains_at_28_px_and_resumes_there(tmp_path):
+    d = _write(tmp_path / "imgs", [(28, 28)] * 40)
+    lines = []
+    out = train_run(_folder_cfg(d), tmp_path / "run", progress=False, log=lines.append)
+    assert out["step"] == 2
+    assert any("trained at 28 px" in m for m in lines), lines
+    saved = run_config(tmp_path / "run")
+    assert saved.data.size == 28  # the run's config.toml keeps the side: resume, cluster and explain use it
+    out = train_run(replace(saved, train=replace(saved.train, steps=3)), tmp_path / "run", resume=True,
+                    progress=False, log=lines.append)
+    assert out["step"] == 3
+
+
+def test_large_images_still_train_at_32_px(tmp_path):
+    d = _write(tmp_path / "imgs", [(48, 40)] * 40)
+    cfg, note = resolve_folder_size(_folder_cfg(d))
+    assert cfg.data.size == 32 and "downscaled" in note
+
+
+@pytest.mark.parametrize("size", [30, 4, 36, 256])
+def test_a_side_no_net_can_build_is_refused_in_one_line(size):
+    cfg = preset("folder")
+    with pytest.raises(ConfigError, match=rf"data.size must be .*got {size}$"):
+        cfg.__class__.from_dict({**cfg.to_dict(), "data": {**cfg.to_dict()["data"], "size": size}})
