@@ -10,9 +10,9 @@ from PIL import Image
 
 from infogan.api import resolve_folder_size, train_run
 from infogan.config import ConfigError, preset
-from infogan.run import run_config
 from infogan.data.folder import default_size, native_side
 from infogan.latent import LatentSpec
+from infogan.run import run_config
 
 
 def _write(folder, sizes, mode="L"):

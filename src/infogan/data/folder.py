@@ -584,7 +584,7 @@ def native_side(path: str | os.PathLike, sample: int = SIZE_SAMPLE) -> int | Non
                 if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF turns it by 90 degrees
                     w, h = h, w
             sides.append(min(w, h))
-        except Exception:  # noqa: BLE001 - a broken file decides nothing here; loading reports it
+        except Exception:  # noqa: BLE001, S112 - a broken file decides nothing here; loading reports it
             continue
     return int(np.median(sides)) if sides else None
 
