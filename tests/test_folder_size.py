@@ -6,12 +6,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from infogan.api import resolve_folder_size, train_run
-from infogan.config import ConfigError, preset
+from infogan.config import Config, ConfigError, preset
 from infogan.data.folder import default_size, native_side
 from infogan.latent import LatentSpec
+from infogan.nets import build
 from infogan.run import run_config
 
 
@@ -87,8 +89,27 @@ def test_large_images_still_train_at_32_px(tmp_path):
     assert cfg.data.size == 32 and "downscaled" in note
 
 
+def _with_size(size):
+    d = preset("folder").to_dict()
+    return Config.from_dict({**d, "data": {**d["data"], "size": size}})
+
+
 @pytest.mark.parametrize("size", [30, 4, 36, 256])
 def test_a_side_no_net_can_build_is_refused_in_one_line(size):
-    cfg = preset("folder")
-    with pytest.raises(ConfigError, match=rf"data.size must be .*got {size}$"):
-        cfg.__class__.from_dict({**cfg.to_dict(), "data": {**cfg.to_dict()["data"], "size": size}})
+    with pytest.raises(ConfigError, match=rf"data.size must be 32, 64, 128 or a multiple of 4 from 8 to 28 .*got {size}$"):
+        _with_size(size)
+
+
+def test_every_side_the_rule_chooses_is_valid_and_builds():
+    spec = LatentSpec.parse("cat10,unif2,noise62")
+    for size in sorted({default_size(s) for s in range(1, 300)}):
+        assert _with_size(size).data.size == size
+        g, _ = build("generic", spec, (1, size, size))
+        assert g(torch.zeros(2, spec.input_dim)).shape == (2, 1, size, size)
+
+
+@pytest.mark.parametrize("side,how", [(28, "28 px: their own side"), (30, "28 px: rounded down"),
+                                      (6, "8 px: raised to the smallest side"), (48, "32 px: downscaled")])
+def test_the_log_line_says_what_was_done(tmp_path, side, how):
+    _cfg, note = resolve_folder_size(_folder_cfg(_write(tmp_path / "imgs", [(side, side)] * 3)))
+    assert how in note, note

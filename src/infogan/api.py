@@ -65,7 +65,8 @@ def resolve_folder_size(cfg: Config) -> tuple[Config, str]:
     cfg = replace(cfg, data=replace(cfg.data, size=size))
     if side is None:
         return cfg, f"images trained at {size} px (data.size)"
-    how = "their own side" if size == side else ("rounded down to a multiple of 4" if side < 32 else "downscaled")
+    how = ("their own side" if size == side else "downscaled" if size < side and side >= 32
+           else "rounded down to a multiple of 4" if size < side else "raised to the smallest side")
     return cfg, f"images of {side} px (median side) trained at {size} px: {how} (data.size)"
 
 

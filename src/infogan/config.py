@@ -387,8 +387,6 @@ def validate(cfg: Config) -> None:
         (0 < t.recovery_lr_factor <= 1, f"train.recovery_lr_factor must be in (0, 1], got {t.recovery_lr_factor}"),
         (m.q_hidden >= 1, f"model.q_hidden must be >= 1, got {m.q_hidden}"),
         (m.q_hidden <= MAX_Q_HIDDEN, f"model.q_hidden must be at most {MAX_Q_HIDDEN} (MAX_Q_HIDDEN), got {m.q_hidden}"),
-        (cfg.data.size in (0, 32, 64, 128) or (8 <= cfg.data.size < 32 and cfg.data.size % 4 == 0),
-         f"data.size must be 32, 64, 128 or a multiple of 4 from 8 to 28 (0 = the preset's), got {cfg.data.size}"),
         (cfg.data.channels in (0, 1, 3), f"data.channels must be 1 or 3 (0 = preset default), got {cfg.data.channels}"),
         (cfg.data.on_bad in ("error", "skip"), f"data.on_bad must be 'error' or 'skip', got {cfg.data.on_bad!r}"),
         (t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
@@ -403,9 +401,13 @@ def validate(cfg: Config) -> None:
     except ValueError as e:
         raise ConfigError(f"train.augment_ops={t.augment_ops!r}: {e}") from None
     from .nets import ARCHITECTURES  # late import: nets do not import config
+    from .nets.generic import SIZES, SMALL
 
     if m.arch not in ARCHITECTURES:
         raise ConfigError(f"model.arch {m.arch!r} is unknown; available: {', '.join(sorted(ARCHITECTURES))}")
+    if cfg.data.size and cfg.data.size not in (*SIZES, *SMALL):  # the sides the generic net builds
+        raise ConfigError(f"data.size must be {', '.join(map(str, SIZES))} or a multiple of {SMALL.step} from "
+                          f"{SMALL.start} to {SMALL[-1]} (0 = the preset's), got {cfg.data.size}")
 
 
 def validate_data(cfg: Config, n_images: int) -> None:
