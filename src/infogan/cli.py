@@ -79,6 +79,7 @@ def _num(x) -> str:
 MAX_SEED = 2**62 - 1  # as train.seed
 MAX_TRAVERSE = 1e6  # |--range| of a traversal: codes live within a few units of 0; far beyond, G overflows
 MAX_PNG_PIXELS = 1 << 26  # a sample or traversal PNG: 8192 x 8192
+STEP_HELP = "the checkpoint of this step (default: the newest good one)"
 
 
 # ---- config flags -----------------------------------------------------------------------------
@@ -162,6 +163,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _step(args) -> int | None:
+    """``--step`` of an analysis command, checked (None: the newest good checkpoint)."""
+    from .config import MAX_STEPS
+
+    if args.step is not None:
+        _bounded("--step", args.step, 0, MAX_STEPS)
+    return args.step
+
+
 def cmd_eval(args) -> int:
     from .api import load_data
     from .evaluate import evaluate
@@ -169,7 +179,7 @@ def cmd_eval(args) -> int:
     from .run import Run
 
     run = Run(args.run)
-    cfg, G, D, path, step = run.load_model(args.device or "cpu")
+    cfg, G, D, path, step = run.load_model(args.device or "cpu", step=_step(args))
     cfg = _with_flags(cfg, args)  # --samples, --disent-samples; the run's config where not given
     n = cfg.train.eval_samples
     _, test = load_data(cfg, need_train=False)
@@ -243,7 +253,7 @@ def cmd_sample(args) -> int:
     _bounded("--seed", args.seed, 0, MAX_SEED)
     _bounded("--rows", args.rows, 1, 64)
     _bounded("--cols", args.cols, 1, 64)
-    cfg, G, *_ = load_model(args.run)
+    cfg, G, *_ = load_model(args.run, step=_step(args))
     out = _out_path(args.out, Path(args.run) / "samples" / f"sample_seed{args.seed}.png", args.force, args.scale)
     save_png(_png_size(sample_grid(G, cfg.latent, args.seed, args.rows, args.cols), args.scale), out, args.scale)
     print(out)
@@ -261,7 +271,7 @@ def cmd_traverse(args) -> int:
     for v in args.range or ():
         _bounded("--range", v, -MAX_TRAVERSE, MAX_TRAVERSE)
     _bounded("--steps", args.steps, 2, 64)
-    cfg, G, *_ = load_model(args.run)
+    cfg, G, *_ = load_model(args.run, step=_step(args))
     code = cfg.latent.code(args.code)
     values = None
     if code.continuous:
@@ -281,7 +291,7 @@ def cmd_encode(args) -> int:
     from .fsutil import atomic_open
     from .run import load_model
 
-    cfg, G, D, *_ = load_model(args.run)
+    cfg, G, D, *_ = load_model(args.run, step=_step(args))
     out = Path(args.out)
     if out.exists() and not args.force:
         raise UserError(f"{out} already exists; pass --force to overwrite it")
@@ -316,7 +326,7 @@ def cmd_explore(args) -> int:
     from .explore import Explorer, make_server
 
     _bounded("--port (0: any free port)", args.port, 0, 65535)
-    explorer = Explorer.from_run(args.run, args.device or "cpu")
+    explorer = Explorer.from_run(args.run, args.device or "cpu", step=_step(args))
     try:
         server = make_server(explorer, args.host, args.port)
     except OSError as e:
@@ -345,7 +355,7 @@ def cmd_cluster(args) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
         raise UserError(f"{out} already exists and is not empty; pass --force to write into it")
     _bounded("--per-sheet", args.per_sheet, 1, 1024)
-    res = cluster_run(args.run, folder, out, args.device or "cpu", per_sheet=args.per_sheet,
+    res = cluster_run(args.run, folder, out, args.device or "cpu", per_sheet=args.per_sheet, step=_step(args),
                       labels_from_subfolders=args.labels_from_subfolders)
     print(f"{res['n_images']} images of {folder} -> {out}" + (f" ({len(res['skipped'])} unreadable, skipped)" if res["skipped"] else ""))
     for name, sizes in res["sizes"].items():
@@ -358,19 +368,17 @@ def cmd_cluster(args) -> int:
 
 def cmd_explain(args) -> int:
     from . import explain as ex
-    from .config import MAX_STEPS
     from .report import write_report
     from .run import load_model
 
     _bounded("--noise", args.noise, 1, ex.MAX_NOISE)
     _bounded("--values", args.values, 2, ex.MAX_VALUES)
     _bounded("--seed", args.seed, 0, MAX_SEED)
-    _bounded("--step", args.step, 0, MAX_STEPS)
     run_dir = Path(args.run)
     out = Path(args.out) if args.out else run_dir / ex.EXPLAIN_DIR
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder (effects.png and effects.json are written into it)")
-    m = load_model(run_dir, args.device or "cpu", step=args.step)
+    m = load_model(run_dir, args.device or "cpu", step=_step(args))
     if (need := ex.images_needed(m.config.latent, args.noise, args.values)) > ex.MAX_IMAGES:
         raise UserError(f"--noise {args.noise} over this run's codes needs {need} generated images; at most "
                         f"{ex.MAX_IMAGES} (lower --noise or --values)")
@@ -541,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "disentanglement metrics (disentanglement_lib uses 10000; 0 skips them)", type=int)
     e.add_argument("--no-quality", action="store_true",
                    help="skip the sample-quality metrics (Fréchet distance, class coverage)")
+    e.add_argument("--step", type=int, help=STEP_HELP)
     e.add_argument("--device")
     e.set_defaults(func=cmd_eval)
 
@@ -551,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--scale", type=int, default=2, help="pixel enlargement of the PNG")
         s.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+        s.add_argument("--step", type=int, help=STEP_HELP)
         if name == "sample":
             s.add_argument("--rows", type=int, default=10)
             s.add_argument("--cols", type=int, default=10)
@@ -566,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("images", nargs="+", help="image files or folders")
     c.add_argument("--out", required=True, help="CSV file to write")
     c.add_argument("--force", action="store_true")
+    c.add_argument("--step", type=int, help=STEP_HELP)
     c.set_defaults(func=cmd_encode)
 
     x = sub.add_parser("explore", help="web page with a control per code over a run's generator")
@@ -573,6 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free one)")
     x.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     x.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    x.add_argument("--step", type=int, help=STEP_HELP)
     x.set_defaults(func=cmd_explore)
 
     k = sub.add_parser("cluster", help="group a folder of images by Q's categorical codes: CSV + contact sheets")
@@ -584,11 +596,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images sit in one subfolder per class: report purity and accuracy per code")
     k.add_argument("--force", action="store_true", help="write into a non-empty --out")
     k.add_argument("--device")
+    k.add_argument("--step", type=int, help=STEP_HELP)
     k.set_defaults(func=cmd_cluster)
 
     ex = sub.add_parser("explain", help="what each code does to the images, label-free: effect maps, strengths, inactive codes")
     ex.add_argument("run")
-    ex.add_argument("--step", type=int, help="the checkpoint of this step (default: the newest good one)")
+    ex.add_argument("--step", type=int, help=STEP_HELP)
     ex.add_argument("--noise", type=int, default=64, help="draws of the noise and the other codes (default 64)")
     ex.add_argument("--values", type=int, default=10, help="values of a continuous code's sweep over its traversal "
                     "range (default 10; categorical codes sweep every category)")

@@ -749,6 +749,6 @@ class Run:
         """Write eval.json atomically; returns its path."""
         return write_eval(self.path, result)
 
-    def load_model(self, device: str = "cpu") -> LoadedModel:
-        """G and D/Q of the newest good checkpoint, eval mode; see :func:`load_model`."""
-        return load_model(self.path, device)
+    def load_model(self, device: str = "cpu", step: int | None = None) -> LoadedModel:
+        """G and D/Q of the newest good checkpoint (or of ``step``'s), eval mode; see :func:`load_model`."""
+        return load_model(self.path, device, step)

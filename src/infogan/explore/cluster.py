@@ -77,6 +77,7 @@ def cluster_folder(
     per_sheet: int = 64,
     labels_from_subfolders: bool = False,
     batch: int = 256,
+    meta: dict | None = None,
 ) -> dict:
     """Cluster every image under ``folder`` by each categorical code of ``spec``; write into ``out``.
 
@@ -86,9 +87,11 @@ def cluster_folder(
         per_sheet: thumbnails per contact sheet (the most probable members of the category).
         labels_from_subfolders: the first subfolder of each image is its class; adds purity and
             Hungarian accuracy per code (labels are only read here, never by the model).
+        meta: entries that say which model clustered (run, step, checkpoint), written first into
+            summary.json and returned.
 
     Returns:
-        {"n_images", "skipped": [messages], "sizes": {code: [count per category]},
+        {**meta, "folder", "n_images", "skipped": [messages], "sizes": {code: [count per category]},
          and with labels "purity", "accuracy": {code: float}}.
     """
     folder, out = Path(folder), Path(out)
@@ -150,7 +153,7 @@ def cluster_folder(
             save_png(contact_sheet(thumbs, cols), sheet_dir / f"cat_{k:0{digits}d}.png", scale)
 
     # 4. Sizes and, with labels, how well each code matches them.
-    res: dict = {"folder": str(folder), "n_images": len(files), "skipped": skipped,
+    res: dict = {**(meta or {}), "folder": str(folder), "n_images": len(files), "skipped": skipped,
                  "sizes": {c.name: np.bincount(pred_a[c.name], minlength=c.k).tolist() for c in cats}}
     if label_a is not None:
         _, y = np.unique(np.array(label_a), return_inverse=True)
@@ -162,11 +165,11 @@ def cluster_folder(
 
 
 def cluster_run(run_dir: str | os.PathLike, folder: str | os.PathLike, out: str | os.PathLike,
-                device: str = "cpu", **options) -> dict:
-    """:func:`cluster_folder` with the Q of a run's newest good checkpoint.
+                device: str = "cpu", step: int | None = None, **options) -> dict:
+    """:func:`cluster_folder` with the Q of a run's newest good checkpoint (or of ``step``'s).
 
     Args:
-        run_dir: the run; device: where Q runs (cpu, cuda, cuda:N, auto).
+        run_dir: the run; device: where Q runs (cpu, cuda, cuda:N, auto); step: a kept checkpoint's step.
         folder, out, **options: as for :func:`cluster_folder` (per_sheet, labels_from_subfolders, batch).
 
     Returns:
@@ -175,7 +178,8 @@ def cluster_run(run_dir: str | os.PathLike, folder: str | os.PathLike, out: str 
     Raises:
         CheckpointError: the run cannot be loaded. DataError: its latent has no categorical code.
     """
-    m = load_model(run_dir, device)
+    m = load_model(run_dir, device, step)
     if not m.config.latent.categorical:
         raise DataError(f"{run_dir} has no categorical code to cluster by (latent {m.config.latent.to_text()})")
-    return cluster_folder(m.D, m.config.latent, m.G.image_shape, m.G.output, folder, out, **options)
+    meta = {"run": Path(run_dir).resolve().name, "step": m.step, "checkpoint": m.checkpoint.name}
+    return cluster_folder(m.D, m.config.latent, m.G.image_shape, m.G.output, folder, out, meta=meta, **options)

@@ -144,16 +144,16 @@ class Explorer:
         self._effects_lock = threading.Lock()
 
     @classmethod
-    def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu") -> Explorer:
-        """An explorer over the generator of a run's newest good checkpoint.
+    def from_run(cls, run_dir: str | os.PathLike, device: str = "cpu", step: int | None = None) -> Explorer:
+        """An explorer over the generator of a run's newest good checkpoint (or of ``step``'s).
 
         Args:
-            run_dir: the run directory; device: cpu, cuda, cuda:N or auto.
+            run_dir: the run directory; device: cpu, cuda, cuda:N or auto; step: a kept checkpoint's step.
 
         Raises:
             CheckpointError: the run or its checkpoint cannot be used (one line naming it).
         """
-        m = load_model(run_dir, device)
+        m = load_model(run_dir, device, step)
         return cls(m.G, m.config.latent, run=Path(run_dir).resolve().name, step=m.step, checkpoint=m.checkpoint.name)
 
     # ---- what the page needs -------------------------------------------------------------------
