@@ -43,6 +43,7 @@ class ModelConfig:
     q_hidden: int = 128  # Q head hidden width (authors' code: FC 128 + BN + lReLU)
     d_batchnorm: bool = True  # batch norm in D's trunk (the paper's tables); false removes it
     g_batchnorm: bool = False  # true: batch norm after every hidden G layer (SVHN/CelebA G lacks two)
+    mbstd: bool = False  # true: D's head also reads the minibatch std of its features (Karras et al. 2018)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,17 @@ from .run import MAX_PARAMS, build_networks, check_state, count_parameters, make
 REAL_MI_IMAGES = 10_000  # training images that stand in for a missing test split in real_mi
 
 
+def _segments(names: list[str], imgs: dict[str, torch.Tensor], augmented: dict[str, torch.Tensor]) -> list[int]:
+    """Row blocks of one source each for D's minibatch-std feature (``model.mbstd``), in the order
+    the views ``names`` are concatenated: a view, or for an augmented one its rows D judges and then
+    the un-augmented copies that ride along for Q (whose D outputs are dropped)."""
+    out: list[int] = []
+    for n in names:
+        copies = len(augmented[n]) if n in augmented else 0
+        out += [len(imgs[n]) - copies, copies] if copies else [len(imgs[n])]
+    return out
+
+
 class Trainer:
     """Owns G, D/Q, the optimizers, the RNG and the run directory."""
 
@@ -264,7 +275,7 @@ class Trainer:
                         mask = torch.cat([torch.full((len(imgs[n]),), n.startswith("fake"), device=real.device)
                                           for n in part])
                     x = torch.cat([imgs[n] for n in part]) if len(part) > 1 else imgs[part[0]]
-                    d, q = self.D_run(x, detach_q=mask, views=groups)
+                    d, q = self.D_run(x, detach_q=mask, views=groups, segments=_segments(part, imgs, augmented))
                     for n, dn, qn in zip(part, d.split(sizes), q.split(sizes)):
                         v.d[n], v.q[n] = dn, qn
         else:  # one forward per view (real and fake together under joint_bn)
@@ -272,11 +283,13 @@ class Trainer:
                 if t.joint_bn and "real" in imgs and "fake" in imgs:
                     sizes = [len(imgs["real"]), len(imgs["fake"])]
                     d_both, q_both = self.D_run(torch.cat([imgs["real"], imgs["fake"]]), detach_q=detach_q,
-                                                views=[sum(sizes)])
+                                                views=[sum(sizes)],
+                                                segments=_segments(["real", "fake"], imgs, augmented))
                     (v.d["real"], v.d["fake"]), (v.q["real"], v.q["fake"]) = d_both.split(sizes), q_both.split(sizes)
                 for n in ("real", "fake", "fake_warped", "real_warped"):
                     if n in imgs and n not in v.d:
-                        v.d[n], v.q[n] = self.D_run(imgs[n], detach_q=detach_q and n.startswith("fake"))
+                        v.d[n], v.q[n] = self.D_run(imgs[n], detach_q=detach_q and n.startswith("fake"),
+                                                    segments=_segments([n], imgs, augmented))
         for n, rows in augmented.items():  # D: the augmented rows; Q: their un-augmented copies
             b = len(v.d[n]) - len(rows)
             v.d[n], v.q[n] = v.d[n][:b], v.q[n][:b].index_copy(0, rows, v.q[n][b:])

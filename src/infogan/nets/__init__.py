@@ -22,7 +22,7 @@ __all__ = ["ARCHITECTURES", "Discriminator", "Generator", "build", "build_classi
 
 
 def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 128,
-          d_batchnorm: bool = True, g_batchnorm: bool = False) -> tuple[Generator, Discriminator]:
+          d_batchnorm: bool = True, g_batchnorm: bool = False, mbstd: bool = False) -> tuple[Generator, Discriminator]:
     """Build (G, D) for ``arch`` with sizes taken from the latent ``spec``; DCGAN-initialised.
 
     ``d_batchnorm=False`` replaces the batch norms of D's trunk by identities (the Q head keeps
@@ -30,6 +30,8 @@ def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 12
     hide what tells them apart (a collapsed fake batch has no variance left to judge).
     ``g_batchnorm=True`` puts a batch norm after every hidden layer of G that has none (the SVHN/
     CelebA generator has none after its 128- and 64-channel upconvs in the published table).
+    ``mbstd=True`` gives D's head the minibatch standard deviation of the trunk's features
+    (``blocks.minibatch_std``; not in the paper).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; available: {', '.join(sorted(ARCHITECTURES))}")
@@ -38,6 +40,8 @@ def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 12
         _strip_batchnorm(d.trunk)
     if g_batchnorm:
         _add_batchnorm(g.net)
+    if mbstd:
+        d.enable_mbstd()
     init_weights(g)
     init_weights(d)
     return g, d
@@ -45,7 +49,7 @@ def build(arch: str, spec, image_shape: tuple[int, int, int], q_hidden: int = 12
 
 def build_for(model, spec, image_shape: tuple[int, int, int]) -> tuple[Generator, Discriminator]:
     """``build`` with the options of a ``config.ModelConfig``."""
-    return build(model.arch, spec, image_shape, model.q_hidden, model.d_batchnorm, model.g_batchnorm)
+    return build(model.arch, spec, image_shape, model.q_hidden, model.d_batchnorm, model.g_batchnorm, model.mbstd)
 
 
 def _strip_batchnorm(module: nn.Module) -> None:

@@ -124,6 +124,24 @@ def _per_view_norms(module: nn.Module) -> list[_PerViewNorm]:
     return out
 
 
+def minibatch_std(h: torch.Tensor, segments: list[int] | None = None) -> torch.Tensor:
+    """The minibatch standard deviation feature (Karras et al., ICLR 2018, Sec. 3): per block of
+    rows (``segments``, summing to B; default: the whole batch), the std of every feature across
+    the block's rows, averaged over the features; (B, 1), each row carrying its block's value. A
+    block of one row has no spread: 0."""
+    sizes = list(segments) if segments else [h.shape[0]]
+    if sum(sizes) != h.shape[0]:
+        raise ValueError(f"segments {sizes} do not add up to the batch of {h.shape[0]} rows")
+    out = []
+    for part in h.float().split(sizes):
+        if len(part) < 2:
+            out.append(part.new_zeros(len(part), 1))
+            continue
+        spread = (part.var(0, unbiased=False) + 1e-8).sqrt().mean()
+        out.append(spread.expand(len(part), 1))
+    return torch.cat(out).to(h.dtype)
+
+
 class Discriminator(nn.Module):
     """D and Q in one module: a shared trunk, a 1-unit D head and the Q head.
 
@@ -132,6 +150,12 @@ class Discriminator(nn.Module):
     does so for the rows where it is True. ``views=[n1, n2, ...]`` (summing to B) says that ``x``
     holds several views one after another: every batch norm then normalises each with its own
     statistics, exactly as one forward per view would, in one pass through the trunk.
+
+    With ``mbstd`` (``model.mbstd``) the D head also reads the minibatch standard deviation of the
+    trunk's features (:func:`minibatch_std`), taken per block of ``segments`` (rows of one source:
+    real, generated, a warped copy ...; default ``views``, else the whole batch), so D can tell a
+    batch of near-identical fakes from real ones. Q's head does not read it: what Q says about an
+    image does not depend on the other images of its batch.
     """
 
     def __init__(self, trunk: nn.Module, feat: int, q_dim: int, q_hidden: int = 128) -> None:
@@ -140,10 +164,17 @@ class Discriminator(nn.Module):
         self.d_head = nn.Linear(feat, 1)
         self.q_head = QHead(feat, q_dim, q_hidden) if q_dim > 0 else None
         self.q_dim = q_dim
+        self.mbstd = False
         _per_view_norms(self)
 
+    def enable_mbstd(self) -> None:
+        """Give the D head the minibatch-std input (a new, untrained D head)."""
+        self.d_head = nn.Linear(self.d_head.in_features + 1, 1)
+        self.mbstd = True
+
     def forward(self, x: torch.Tensor, detach_q: bool | torch.Tensor = False,
-                views: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                views: list[int] | None = None, segments: list[int] | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         norms = [m for m in self.modules() if isinstance(m, _PerViewNorm)] if views else []
         if norms and sum(views) != x.shape[0]:
             raise ValueError(f"views {list(views)} do not add up to the batch of {x.shape[0]} images")
@@ -151,7 +182,10 @@ class Discriminator(nn.Module):
             m.view_sizes = list(views)
         try:
             h = self.trunk(x)  # (B, feat)
-            d = self.d_head(h).squeeze(1)  # (B,)
+            if self.mbstd:
+                d = self.d_head(torch.cat([h, minibatch_std(h, segments or views)], 1)).squeeze(1)
+            else:
+                d = self.d_head(h).squeeze(1)  # (B,)
             if self.q_head is None:
                 return d, h.new_zeros(h.shape[0], 0)
             if isinstance(detach_q, torch.Tensor):
