@@ -133,3 +133,14 @@ def test_table5_and_table7_settings():
     rot, wid = preset("chairs-rotation"), preset("chairs-width")
     assert [c.lam for c in rot.latent.codes] == [1.0, 1.0, 1.0, 10.0]
     assert [c.lam for c in wid.latent.codes] == [2.0, 2.0, 2.0, 0.05]
+
+
+def test_celeba_schedule_is_the_longer_one_and_old_runs_keep_theirs():
+    """celeba trains 10,000 steps (at 5,000 every sample was one face, docs/experiments.md); a run
+    whose config.toml says 5,000 keeps its own schedule."""
+    from infogan.config import Config, preset
+
+    assert preset("celeba").train.steps == 10_000 and preset("svhn").train.steps == 5_000
+    old = preset("celeba").to_dict()
+    old["train"]["steps"] = 5000
+    assert Config.from_dict(old).train.steps == 5000

@@ -499,9 +499,11 @@ PRESETS = {
     "svhn": lambda: _invariant(_paper("svhn", "4xcat10,unif4,noise124", "svhn_celeba", "svhn"), "street-digits"),
     # CelebA: 10 x Cat(10), 128 noise -> 228 (Table 3)
     # joint_bn: D/Q batch-normalise real and fake images together; with one batch each, G
-    # collapsed to one face in every run (docs/experiments.md)
+    # collapsed to one face in every run. 10,000 steps: at 5,000 every sample was one face and the
+    # noise changed almost nothing; by 8,000-10,000 the faces differ (docs/experiments.md). About
+    # an hour on a 2-core CPU (332 ms/step), within the 2 hours this preset is meant to need.
     "celeba": lambda: _invariant(replace(_paper("celeba", "10xcat10,noise128", "svhn_celeba", "celeba"),
-                                         train=TrainConfig(joint_bn=True)), "faces"),
+                                         train=TrainConfig(joint_bn=True, steps=10_000)), "faces"),
     # 3D faces: 5 x Unif(-1, 1), 128 noise -> 133 (Table 4); Table 5's per-factor settings
     "faces": lambda: _paper("faces", "unif5@0.2,noise128", "faces", "faces", lr_d=2e-4, lr_g=5e-4),
     "faces-azimuth": lambda: _paper("faces-azimuth", "unif5@0.2,noise128", "faces", "faces", lr_d=2e-4, lr_g=5e-4),
