@@ -106,6 +106,9 @@ def test_presets_table_matches_the_paper(capsys):
         line = next(line for line in out.splitlines() if line.split()[0] == name)
         assert int(line.split()[3]) == w, line
         assert preset(name).latent.input_dim == w
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if not line.startswith("*")}
+    assert rows["mnist"][-2:] == ["1,500", "1x28x28"] and rows["celeba"][-2:] == ["10,000", "3x32x32"]
+    assert rows["folder"][-1] == "3x32x32*" and "* folder: the side follows the images" in out
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

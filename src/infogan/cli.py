@@ -416,15 +416,20 @@ def cmd_presets(args) -> int:
     from .losses import RealConsistency, WarpedFakeInformation, build_objective
     from .nets import build_for, count_params
 
-    print(f"{'preset':<16}{'data':<16}{'latent':<34}{'G input':>8}{'G params':>12}{'D+Q params':>12}  invariance")
+    print(f"{'preset':<16}{'data':<16}{'latent':<34}{'G input':>8}{'G params':>12}{'D+Q params':>12}  "
+          f"{'invariance':<14}{'steps':>7}  image")
     for name, make in PRESETS.items():
         cfg = make()
         shape = PRESET_SHAPES[name]
         G, D = build_for(cfg.model, cfg.latent, shape)
         # the family whose transformations the categorical codes must survive ("-": no such term)
         warped = any(isinstance(t, (RealConsistency, WarpedFakeInformation)) for t in build_objective(cfg).terms)
+        image = "x".join(map(str, shape)) + ("*" if name == "folder" else "")
         print(f"{name:<16}{cfg.data.name:<16}{cfg.latent.to_text():<34}{cfg.latent.input_dim:>8}"
-              f"{count_params(G):>12,}{count_params(D):>12,}  {cfg.train.invariance if warped else '-'}")
+              f"{count_params(G):>12,}{count_params(D):>12,}  {cfg.train.invariance if warped else '-':<14}"
+              f"{cfg.train.steps:>7,}  {image}")
+    print("* folder: the side follows the images (below 32 px their own, rounded down to a multiple of 4; "
+          "else 32; data.size) and the channels data.channels; the parameters are those at 3x32x32")
     return 0
 
 
