@@ -122,3 +122,21 @@ def load_script(name):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def full_and_resumed(cfg, data, root, stop_at):
+    """Train ``cfg`` on ``data`` uninterrupted (``root/full``) and again stopped after ``stop_at``
+    steps, then resumed from its newest checkpoint to the end (``root/part``); returns both trainers."""
+    from infogan import checkpoint as ckpt
+    from infogan.train import Trainer
+
+    full = Trainer(cfg, root / "full", data, progress=False)
+    full.fit()
+    part = Trainer(cfg, root / "part", data, progress=False)
+    part.fit(stop_at)
+    _, state = ckpt.load_latest(root / "part" / "checkpoints")
+    resumed = Trainer(cfg, root / "part", data, progress=False)
+    resumed.load_state(state)
+    assert resumed.step_count == stop_at
+    resumed.fit()
+    return full, resumed

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from helpers import synthetic_store, tiny_config
+from helpers import full_and_resumed, synthetic_store, tiny_config
 
 from infogan import checkpoint as ckpt
 from infogan.config import Config, ConfigError, preset, validate
@@ -90,14 +90,7 @@ def test_run_with_mbstd_resumes_exactly_and_its_checkpoint_fits_only_its_config(
     cfg = tiny_config(steps=4, ckpt_every=2, amp="off")
     cfg = replace(cfg, model=replace(cfg.model, mbstd=True))
     store = synthetic_store()
-    full = Trainer(cfg, tmp_path / "full", store, progress=False)
-    full.fit()
-    part = Trainer(cfg, tmp_path / "part", store, progress=False)
-    part.fit(2)
-    _, saved = ckpt.load_latest(tmp_path / "part" / "checkpoints")
-    resumed = Trainer(cfg, tmp_path / "part", store, progress=False)
-    resumed.load_state(saved)
-    resumed.fit()
+    full, resumed = full_and_resumed(cfg, store, tmp_path, 2)
     for (n, pa), pb in zip(full.D.state_dict().items(), resumed.D.state_dict().values()):
         assert torch.equal(pa, pb), n
     state = ckpt.load_file(max((tmp_path / "full" / "checkpoints").glob("*.safetensors")))

@@ -3,7 +3,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from helpers import synthetic_store, tiny_config
+from helpers import full_and_resumed, synthetic_store, tiny_config
 
 from infogan import checkpoint as ckpt
 from infogan.data import load_idx
@@ -126,15 +126,7 @@ def _weights(tr):
 def test_resume_matches_uninterrupted_run(tmp_path):
     data = synthetic_store(512)
     cfg = tiny_config(steps=8, batch=16, ckpt_every=4, keep_ckpts=5)
-    full = Trainer(cfg, tmp_path / "full", data, progress=False)
-    full.fit()
-    part = Trainer(cfg, tmp_path / "part", data, progress=False)
-    part.fit(4)
-    _, state = ckpt.load_latest(tmp_path / "part" / "checkpoints")
-    resumed = Trainer(cfg, tmp_path / "part", data, progress=False)
-    resumed.load_state(state)
-    assert resumed.step_count == 4
-    resumed.fit()
+    full, resumed = full_and_resumed(cfg, data, tmp_path, 4)
     a, b = _weights(full), _weights(resumed)
     assert a.keys() == b.keys()
     for k in a:
