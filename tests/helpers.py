@@ -17,7 +17,8 @@ def synthetic_store(n=256, shape=(1, 28, 28), seed=0, labels=True):
 
 def tiny_config(steps=4, batch=16, latent="cat10,unif2,noise62", **train):
     cfg = preset("mnist")
-    opts = dict(steps=steps, batch_size=batch, log_every=2, eval_every=0, ckpt_every=2, eval_samples=64, device="cpu")
+    opts = {"steps": steps, "batch_size": batch, "log_every": 2, "eval_every": 0, "ckpt_every": 2, "eval_samples": 64,
+            "device": "cpu"}
     t = replace(cfg.train, **{**opts, **train})
     return replace(cfg, train=t, latent=LatentSpec.parse(latent))
 

@@ -334,6 +334,7 @@ def test_real_process_exit_status_and_debug_traceback(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "INFOGAN_DATA"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), env.get("PYTHONPATH", "")])
     r = subprocess.run([sys.executable, "-m", "infogan.cli", "--debug", "train", "--set", "optim.lr_d=-1",
-                        "--run-dir", tmp_path / "r"], capture_output=True, text=True, env=env, cwd=tmp_path)
+                        "--run-dir", tmp_path / "r"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                       check=False)
     assert r.returncode == 1 and "Traceback" in r.stderr and "ConfigError: optim.lr_d must be > 0" in r.stderr
     assert not (tmp_path / "r").exists()

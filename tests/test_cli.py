@@ -12,7 +12,8 @@ FAST = ["--set", "train.batch_size=16", "--set", "train.eval_samples=200", "--se
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "infogan.cli", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "infogan.cli", *map(str, args)], capture_output=True, text=True,
+                          check=False)
 
 
 @pytest.mark.slow
@@ -40,7 +41,8 @@ def test_train_eval_sample_traverse_encode_resume(tmp_path, mnist_dir, capsys):
     shutil.copy(tmp_path / "s.png", imgs / "a.png")
     shutil.copy(tmp_path / "t.png", imgs / "b.png")
     assert main(["encode", str(run), str(imgs), "--out", str(tmp_path / "codes.csv")]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "codes.csv")))
+    with open(tmp_path / "codes.csv") as f:
+        rows = list(csv.DictReader(f))
     assert len(rows) == 2 and {"file", "c1", "c1_prob", "c2_mean", "c2_std"} <= set(rows[0])
     assert 0 <= int(rows[0]["c1"]) < 10
     # resume to a new total

@@ -186,7 +186,7 @@ def test_codes_own_centre_traversal_range_and_posterior():
     cat, unif, gauss = spec.codes
     assert unif.centre == 2.0 and unif.traversal_range == (-2.0, 6.0) and unif.support == (0.0, 4.0)
     assert gauss.centre == 0.0 and gauss.traversal_range == (-2.0, 2.0)
-    lat, rows, cols = spec.traversal("c2")
+    lat, _rows, cols = spec.traversal("c2")
     assert torch.allclose(lat.codes[1][:cols], torch.linspace(-2.0, 6.0, 10))
     assert torch.all(lat.codes[2] == 0.0)  # the other continuous code sits at its centre
     params = torch.tensor([[0.5, 1.0]])

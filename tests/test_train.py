@@ -207,7 +207,7 @@ def test_interrupt_checkpoints_at_a_step_boundary(tmp_path):
     _inject(tr, lambda s: s == 3, lambda t: os.kill(os.getpid(), signal.SIGINT))
     with pytest.raises(KeyboardInterrupt):
         tr.fit()
-    path, state = ckpt.load_latest(tmp_path / "checkpoints")
+    _path, state = ckpt.load_latest(tmp_path / "checkpoints")
     assert state["step"] == 3 and tr.step_count == 3
     assert (tmp_path / "report.md").is_file()
 

@@ -134,7 +134,7 @@ def from_bytes(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
             raise ValueError(f"header is not an object of at most {MAX_TENSORS} tensors")
         meta = head.get("__metadata__", {})
         if not isinstance(meta, dict):
-            raise ValueError("__metadata__ is not an object")
+            raise ValueError("__metadata__ is not an object")  # noqa: TRY004 - caught below as a bad file
         tensors = st_load(data)
     except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{origin} is not a valid safetensors checkpoint ({e})") from None

@@ -150,7 +150,7 @@ class Config:
                               f"{', '.join(_SECTIONS)}")
         base = preset(d.get("preset", "mnist"))
         kwargs: dict[str, Any] = {"preset": base.preset}
-        for sec, typ in _SECTIONS.items():
+        for sec in _SECTIONS:
             vals = d.get(sec, {})
             if not isinstance(vals, dict):
                 raise ConfigError(f"[{sec}] must be a table, got {vals!r}")

@@ -78,8 +78,8 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
             lines.append(f"| {n} | {_f(mi)} | {_f(h)} | {'' if a is None else f'{100 * a:.2f}%'} |")
         lines.append("")
         if any("cluster_accuracy" in e["eval"] for e in evals):
-            lines += ["Accuracy: Q's most probable category on the 10,000 real test images, each category "
-                      "matched one-to-one to a label by the Hungarian algorithm (labels never used in training).", ""]
+            lines += [("Accuracy: Q's most probable category on the 10,000 real test images, each category "
+                       "matched one-to-one to a label by the Hungarian algorithm (labels never used in training)."), ""]
     # Fig. 1: L_I of each categorical code vs iterations, with H(c); baseline when found.
     for n in cat_names or names[:1]:
         key = f"mi/{n}"
@@ -110,9 +110,9 @@ def write_report(run_dir: str | Path, baseline: str | Path | None = None) -> Pat
     trav = [(n, p) for n, p in trav if p.is_file()]
     if trav:
         lines += ["## Fig. 2: traversals", "",
-                  "Categorical code: each row one category, each column one draw of noise. Continuous code: "
-                  "columns sweep the code's traversal range (its prior's range and half as much again at each "
-                  "end, as in the paper's Fig. 2), rows follow the first categorical code, noise fixed.", ""]
+                  ("Categorical code: each row one category, each column one draw of noise. Continuous code: "
+                   "columns sweep the code's traversal range (its prior's range and half as much again at each "
+                   "end, as in the paper's Fig. 2), rows follow the first categorical code, noise fixed."), ""]
         for n, p in trav:
             lines += [f"### {n}", "", f"![{n}]({p.relative_to(run_dir)})", ""]
     if (run_dir / "samples" / "latest.png").is_file():

@@ -433,7 +433,7 @@ class Trainer:
         bar = _progress(total, self.step_count, self.progress and main)
         acc: dict[str, torch.Tensor] = {}
         n_acc, t_last, s_last = 0, time.perf_counter(), self.step_count
-        self._mf = open(self.run_dir / "metrics.jsonl", "a") if main else None
+        self._mf = open(self.run_dir / "metrics.jsonl", "a") if main else None  # noqa: SIM115 - closed in finally
         interrupted = False
         try:
             while self.step_count < total:
@@ -524,7 +524,7 @@ class Trainer:
         # Lines logged after the restored step describe a trajectory that no longer exists.
         self._mf.close()
         truncate_metrics(self.run_dir, self.step_count)
-        self._mf = open(self.run_dir / "metrics.jsonl", "a")
+        self._mf = open(self.run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed by fit
         event = {"step": self.step_count, "event": "diverged", "diverged_at": step, "recoveries": recoveries,
                  "lr_scale": t.recovery_lr_factor ** recoveries,
                  "losses": {k: (v if math.isfinite(v) else None) for k, v in row.items()}}

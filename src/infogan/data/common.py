@@ -199,7 +199,7 @@ def download(urls: Iterable[str], dest: Path, md5: str | None = None, retries: i
                     if md5 and h.hexdigest() != md5:  # raised inside: the temp file is removed
                         raise DataError(f"checksum mismatch for {url}")
                 return dest
-            except Exception as e:  # network errors of every kind: retry, then the next URL
+            except Exception as e:  # noqa: BLE001 - network errors of every kind: retry, then the next URL
                 errors.append(f"{url}: {one_line(e, 80)}")
                 if attempt + 1 < retries:
                     time.sleep(min(2**attempt, 4) * 0.5)

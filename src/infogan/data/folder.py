@@ -263,7 +263,7 @@ def _decode_item(item: tuple[str, bytes | None, str], size: int, channels: int, 
     md5 = hashlib.md5(data).hexdigest()
     try:
         return name, decode_image(data, size, channels, crop), "", md5
-    except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError...
+    except Exception as e:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError...
         return name, None, decode_error(e), md5
 
 

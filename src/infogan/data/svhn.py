@@ -47,7 +47,7 @@ def read_svhn_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: a MATLAB v7.3 (HDF5) file; the official SVHN files are MATLAB v5 (re-save it "
             f"with -v7 or download the official file)"
         ) from None
-    except Exception as e:  # scipy raises ValueError, MatReadError, OSError... on bad files
+    except Exception as e:  # noqa: BLE001 - scipy raises ValueError, MatReadError, OSError... on bad files
         raise DataError(
             f"{path}: not a readable MATLAB v5 file ({one_line(e, 80)}); the file is truncated or "
             f"not an SVHN .mat (delete it to re-download)"

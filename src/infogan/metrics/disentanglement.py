@@ -72,7 +72,7 @@ def _sk_seed(rng: np.random.Generator) -> int:
 
 def _count(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an int, got {value!r}")
+        raise ValueError(f"{name} must be an int, got {value!r}")  # noqa: TRY004 - one error type for bad arguments
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
@@ -311,7 +311,8 @@ class _Encoder:
 
     def __init__(self, representation_fn: RepresentationFn, data):
         if not callable(representation_fn):
-            raise ValueError(f"representation_fn must be callable, got {type(representation_fn).__name__}")
+            raise ValueError(  # noqa: TRY004 - one error type for bad arguments
+                f"representation_fn must be callable, got {type(representation_fn).__name__}")
         self.fn, self.data, self.dim = representation_fn, data, None
 
     def __call__(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
