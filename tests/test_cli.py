@@ -45,8 +45,9 @@ def test_train_eval_sample_traverse_encode_resume(tmp_path, mnist_dir, capsys):
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and {"file", "c1", "c1_prob", "c2_mean", "c2_std"} <= set(rows[0])
     assert 0 <= int(rows[0]["c1"]) < 10
-    # resume to a new total
-    assert main(["train", "--resume", str(run), "--steps", "6", "--no-progress"]) == 0
+    # resume to a new total, on another number of threads (a resource, not part of the run's maths)
+    assert main(["train", "--resume", str(run), "--steps", "6", "--threads", "1", "--no-progress"]) == 0
+    assert "threads = 1\n" in (run / "config.toml").read_text()
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     logs = [r["step"] for r in rows if "eval" not in r]
     evals = [r["step"] for r in rows if "eval" in r]
@@ -115,6 +116,7 @@ def test_config_flags_name_config_fields():
     (["study"], {}),
     (["study", "--steps", "7", "--disent-samples", "5"], {"steps": 7, "disent_samples": 5}),
     (["train", "--seed", "3", "--baseline", "--device", "cpu"], {"seed": 3, "baseline": True, "device": "cpu"}),
+    (["train", "--threads", "2"], {"threads": 2}),
     (["bench", "--steps", "3", "--batch-size", "8"], {"batch_size": 8}),  # bench's --steps: timed steps
 ])
 def test_flag_defaults_come_from_the_config(argv, changed):
@@ -131,7 +133,7 @@ def test_flag_defaults_come_from_the_config(argv, changed):
 def test_resume_refuses_flags_that_would_change_the_run(tmp_path, capsys):
     assert main(["train", "--resume", str(tmp_path), "--seed", "3"]) == 2
     err = capsys.readouterr().err
-    assert "only --steps, --device, --data-dir may be given" in err and len(err.strip().splitlines()) == 1
+    assert "only --steps, --device, --threads, --data-dir may be given" in err and len(err.strip().splitlines()) == 1
 
 
 def test_output_folders_above_a_run_dir_are_created(tmp_path):

@@ -86,7 +86,7 @@ def train_run(
     Args:
         cfg: a new run's config. With ``resume``: None continues with the checkpoint's config; a
             config may change only ``config.RESUME_MAY_CHANGE`` (train.steps as the new total,
-            train.device, data.data_dir) and must equal the run's config otherwise.
+            train.device, train.threads, data.data_dir) and must equal the run's config otherwise.
         run_dir: a new or empty directory; with ``resume``, an existing run (a run killed before its
             first checkpoint was complete starts again from step 0 with its config.toml).
         resume: continue ``run_dir`` instead of starting it.

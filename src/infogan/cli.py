@@ -92,6 +92,7 @@ CONFIG_FLAGS = {
     "--seed": "train.seed",
     "--baseline": "train.baseline",
     "--device": "train.device",
+    "--threads": "train.threads",
     "--data-dir": "data.data_dir",
     "--batch-size": "train.batch_size",
     "--samples": "train.eval_samples",
@@ -543,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue DIR from its last good checkpoint")
     _config_flag(t, "--data-dir", "folder with the data set's files")
     _config_flag(t, "--device", "cpu, cuda, cuda:N or auto")
+    _config_flag(t, "--threads", "CPU threads for torch (0: torch's default); may change on --resume", type=int)
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

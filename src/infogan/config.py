@@ -422,8 +422,9 @@ def validate_data(cfg: Config, n_images: int) -> None:
                               f"images; use at most {n_images} categories")
 
 
-# What a resume may change (--steps, --device, --data-dir); everything else must match the run's config.toml.
-RESUME_MAY_CHANGE = ("train.steps", "train.device", "data.data_dir")
+# What a resume may change (--steps, --device, --threads, --data-dir): the schedule's length and where it runs
+# (results equal up to float rounding); everything else must match the run's config.toml.
+RESUME_MAY_CHANGE = ("train.steps", "train.device", "train.threads", "data.data_dir")
 
 
 def config_diff(a: Config, b: Config, ignore: tuple[str, ...] = RESUME_MAY_CHANGE) -> tuple[str, str] | None:
