@@ -99,7 +99,7 @@ def test_run_with_mbstd_resumes_exactly_and_its_checkpoint_fits_only_its_config(
         check_state(plain, state, "x.safetensors")
 
 
-def test_config_key_default_and_old_runs():
+def test_config_key_default_and_old_runs(monkeypatch):
     assert preset("mnist").model.mbstd is False
     old = preset("celeba").to_dict()
     del old["model"]["mbstd"]  # a run written before the key: D without the feature
@@ -108,3 +108,16 @@ def test_config_key_default_and_old_runs():
     bad["model"]["mbstd"] = "yes"
     with pytest.raises(ConfigError, match="model.mbstd"):
         validate(Config.from_dict(bad))
+    # a run written whole before the key keeps D without it even where its preset now turns it on;
+    # a config file a person writes with a few keys takes the preset's value
+    from infogan import config
+
+    build_celeba = config.PRESETS["celeba"]
+
+    def celeba_with_mbstd():
+        cfg = build_celeba()
+        return replace(cfg, model=replace(cfg.model, mbstd=True))
+
+    monkeypatch.setitem(config.PRESETS, "celeba", celeba_with_mbstd)
+    assert Config.from_dict(old).model.mbstd is False
+    assert Config.from_dict({"preset": "celeba", "train": {"steps": 5}}).model.mbstd is True

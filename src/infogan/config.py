@@ -212,13 +212,14 @@ WEIGHTINGS = ("shared", "per_code")  # train.invariance_weighting
 # terms that no preset used and that did not help (docs/experiments.md); a config that turned one
 # on cannot be reproduced by this version and is refused.
 _RETIRED = {"train.real_mi_weight": 0.0, "train.real_balance_weight": 0.0, "train.mi_warmup": 0}
-# What a train table written whole by an earlier version meant by a key it lacks, because the key
-# came later: runs written before train.update were trained with the simultaneous update; before
+# What a config written whole by an earlier version meant by a key it lacks, because the key came
+# later: runs written before train.update were trained with the simultaneous update; before
 # train.invariance, the two terms' transformation was the digits family's affine warp (with the
-# table's own aug_* values, which the table holds); before the terms existed, they were off.
+# table's own aug_* values, which the table holds); before the terms existed, they were off; before
+# model.mbstd, D had no minibatch-std feature.
 _ADDED_LATER = {"train.update": "simultaneous", "train.invariance": "digits", "train.warp_fraction": 1.0,
                 "train.cat_invariance": 0.0, "train.real_consistency": 0.0, "train.augment": "off",
-                "train.invariance_weighting": "per_code"}
+                "train.invariance_weighting": "per_code", "model.mbstd": False}
 # Keys that every version has written into a run's config.toml: a train table holding all of them
 # was written whole (a config file a person writes holds a few keys and takes the rest from its preset).
 _ALWAYS_WRITTEN = ("steps", "batch_size", "seed", "baseline", "mi_to_trunk", "device", "threads", "log_every",
@@ -249,10 +250,13 @@ def _migrate(d: dict[str, Any]) -> dict[str, Any]:
             if v != neutral:
                 raise ConfigError(f"{key}={v!r} is no longer supported (the term was removed, see "
                                   f"docs/experiments.md); remove the key")
-    if written_before:
-        for key, old in _ADDED_LATER.items():
-            train.setdefault(key.split(".", 1)[1], old)
     d = {**d, "train": train}
+    if written_before:  # every table of it was written whole, by the same version
+        for key, old in _ADDED_LATER.items():
+            sec, name = key.split(".", 1)
+            if isinstance(d.get(sec, {}), dict):
+                d[sec] = {**d.get(sec, {}), name: d.get(sec, {}).get(name, old)}
+        train = d["train"]
     if "fixed_std" in train:
         fixed = train.pop("fixed_std")
         if not isinstance(fixed, bool):
