@@ -506,8 +506,11 @@ PRESETS = {
     # joint_bn: D/Q batch-normalise real and fake images together; with one batch each, G
     # collapsed to one face in every run. 10,000 steps: at 5,000 every sample was one face and the
     # noise changed almost nothing; by 8,000-10,000 the faces differ (docs/experiments.md). About
-    # an hour on a 2-core CPU (332 ms/step), within the 2 hours this preset is meant to need.
+    # 75 minutes on a 2-core CPU, within the 2 hours this preset is meant to need. mbstd: with D's
+    # minibatch-std feature four codes, not two, act mainly on a named attribute at 10,000 steps
+    # (glasses and hair colour besides the background; docs/experiments.md).
     "celeba": lambda: _invariant(replace(_paper("celeba", "10xcat10,noise128", "svhn_celeba", "celeba"),
+                                         model=ModelConfig(arch="svhn_celeba", mbstd=True),
                                          train=TrainConfig(joint_bn=True, steps=10_000)), "faces"),
     # 3D faces: 5 x Unif(-1, 1), 128 noise -> 133 (Table 4); Table 5's per-factor settings
     "faces": lambda: _paper("faces", "unif5@0.2,noise128", "faces", "faces", lr_d=2e-4, lr_g=5e-4),
